@@ -1,0 +1,37 @@
+# QA Hub — the two commands are `make run` and `make test` (see README.md).
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+export PATH := $(HOME)/.local/bin:$(PATH)
+UV ?= uv
+
+.PHONY: help deps run test lint format migrate bench
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+deps: ## Install uv (via pip) and the workspace's dependencies
+	@command -v $(UV) >/dev/null 2>&1 || python3 -m pip install --user --quiet uv || python3 -m pip install --quiet --break-system-packages uv
+	@$(UV) sync --frozen --quiet
+
+run: deps ## Start PostgreSQL (unless QAHUB_DATABASE_URL is set), migrate, run every service in the foreground
+	@exec deploy/local/run.sh
+
+test: deps ## Run the whole test suite against real servers
+	@$(UV) run pytest
+
+lint: deps ## ruff (lint + format check) and mypy --strict
+	@$(UV) run ruff check .
+	@$(UV) run ruff format --check .
+	@$(UV) run mypy .
+
+format: deps ## Format the code
+	@$(UV) run ruff format .
+	@$(UV) run ruff check --fix .
+
+migrate: deps ## Apply database migrations to QAHUB_DATABASE_URL
+	@cd services/qa_api && $(UV) run alembic upgrade head
+
+bench: deps ## Run the benchmarks (starts throwaway servers)
+	@$(UV) run python bench/qa_api.py

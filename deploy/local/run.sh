@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# `make run`: bring up what QA Hub needs on this machine and run its services in the foreground.
+#
+# Without QAHUB_DATABASE_URL, a local PostgreSQL cluster lives in $QAHUB_DATA_DIR/postgres (default
+# .data/), on 127.0.0.1. Ctrl-C or SIGTERM stops the services and the cluster this script started.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+log() { printf '[qahub] %s\n' "$*" >&2; }
+
+data_dir=${QAHUB_DATA_DIR:-.data}
+mkdir -p "$data_dir"
+data_dir=$(cd "$data_dir" && pwd)
+started_postgres=""
+pids=()
+
+stop() {
+  trap - INT TERM EXIT
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [ -n "$started_postgres" ]; then
+    log "stopping the local PostgreSQL"
+    deploy/local/postgres.sh stop "$data_dir/postgres"
+  fi
+}
+trap stop EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+if [ -z "${QAHUB_DATABASE_URL:-}" ]; then
+  deploy/local/postgres.sh install
+  QAHUB_DATABASE_URL=$(deploy/local/postgres.sh start "$data_dir/postgres" "${QAHUB_PG_PORT:-}")
+  started_postgres=1
+  export QAHUB_DATABASE_URL
+  log "local PostgreSQL: $QAHUB_DATABASE_URL (data in $data_dir/postgres)"
+fi
+
+log "applying migrations"
+(cd services/qa_api && uv run --quiet alembic upgrade head)
+
+uv run --quiet qa-api &
+pids+=($!)
+log "qa_api on http://${QAHUB_QA_API_HOST:-127.0.0.1}:${QAHUB_QA_API_PORT:-5151} (API docs: /docs)"
+
+# Any service exiting stops them all.
+wait -n "${pids[@]}"

@@ -1,0 +1,353 @@
+"""SQL for projects' commits, the refs they were seen on, their batches, and batch statistics."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from qa_api.models import (
+    Batch,
+    Commit,
+    CommitRef,
+    OutputStatus,
+    RefKind,
+    batch_table,
+    commit_ref_table,
+    commit_table,
+    output_table,
+    project_table,
+)
+
+C = commit_table.c
+R = commit_ref_table.c
+B = batch_table.c
+O = output_table.c  # noqa: E741
+P = project_table.c
+
+# How stale `commit.latest_output_at` may be: writing it on every output would serialize writers.
+LATEST_OUTPUT_RESOLUTION = "2 seconds"
+
+
+@dataclass(frozen=True)
+class MetricStats:
+    median: float
+    mean: float
+    min: float
+    max: float
+    count: int
+
+
+@dataclass
+class BatchStats:
+    queued: int = 0
+    running: int = 0
+    finished: int = 0
+    failed: int = 0
+    metrics: dict[str, MetricStats] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return self.queued + self.running + self.finished + self.failed
+
+
+@dataclass(frozen=True)
+class CommitFilters:
+    branch: str | None = None
+    tag: str | None = None
+    committer: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    batch_label: str | None = None
+    text: str | None = None
+
+
+async def get_commit(session: AsyncSession, project_id: str, sha: str) -> Commit | None:
+    query = select(Commit).where(C.project_id == project_id, C.sha == sha)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def create_commit(session: AsyncSession, values: dict[str, Any]) -> Commit:
+    """Insert a commit unless a concurrent writer did first; either way return the stored row."""
+    await session.execute(
+        insert(Commit).values(**values).on_conflict_do_nothing(index_elements=["project_id", "sha"])
+    )
+    commit = await get_commit(session, values["project_id"], values["sha"])
+    assert commit is not None
+    return commit
+
+
+async def add_refs(session: AsyncSession, commit_id: int, refs: Sequence[tuple[RefKind, str]]) -> None:
+    if refs:
+        await session.execute(
+            insert(CommitRef)
+            .values([{"commit_id": commit_id, "kind": kind.value, "name": name} for kind, name in refs])
+            .on_conflict_do_nothing()
+        )
+
+
+async def refs_of(session: AsyncSession, commit_ids: Sequence[int]) -> dict[int, list[tuple[str, str]]]:
+    """Each commit's (kind, name) refs, in the order they were first seen."""
+    rows = await session.execute(
+        select(R.commit_id, R.kind, R.name)
+        .where(R.commit_id.in_(commit_ids))
+        .order_by(R.commit_id, R.first_seen_at, R.name)
+    )
+    refs: dict[int, list[tuple[str, str]]] = {commit_id: [] for commit_id in commit_ids}
+    for commit_id, kind, name in rows:
+        refs[commit_id].append((kind, name))
+    return refs
+
+
+async def touch_latest_output(session: AsyncSession, commit_id: int) -> None:
+    await session.execute(
+        update(Commit)
+        .where(
+            C.id == commit_id,
+            or_(
+                C.latest_output_at.is_(None),
+                C.latest_output_at < func.now() - text(f"interval '{LATEST_OUTPUT_RESOLUTION}'"),
+            ),
+        )
+        .values(latest_output_at=func.now())
+    )
+
+
+async def update_commit(session: AsyncSession, commit_id: int, **values: Any) -> None:
+    await session.execute(update(Commit).where(C.id == commit_id).values(**values))
+
+
+async def find_commit(session: AsyncSession, project_id: str, reference: str) -> Commit | None:
+    """A commit by full or abbreviated sha, else the latest commit a branch or tag of that name was on."""
+    if reference.isalnum() and len(reference) >= 4:
+        by_sha = (
+            await session.execute(
+                select(Commit)
+                .where(C.project_id == project_id, C.sha.startswith(reference.lower(), autoescape=True))
+                .order_by(C.authored_at.desc(), C.id.desc())
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+        if by_sha is not None:
+            return by_sha
+    names = _ref_names(reference)
+    return (
+        await session.execute(
+            select(Commit)
+            .where(
+                C.project_id == project_id,
+                exists().where(R.commit_id == C.id, R.name.in_(names)),
+            )
+            .order_by(C.authored_at.desc(), C.id.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+
+
+def _ref_names(name: str) -> list[str]:
+    return [name, f"origin/{name}"]
+
+
+async def latest_commit_with_results(
+    session: AsyncSession, project_id: str, branch: str, batch_label: str | None
+) -> Commit | None:
+    """The most recent commit seen on `branch` having a finished, successful output (in `batch_label`)."""
+    batch_match = [B.commit_id == C.id]
+    if batch_label is not None:
+        batch_match.append(B.label == batch_label)
+    has_results = exists(
+        select(1)
+        .select_from(batch_table.join(output_table, O.batch_id == B.id))
+        .where(*batch_match, O.status == OutputStatus.FINISHED.value)
+    )
+    on_branch = exists().where(
+        R.commit_id == C.id, R.kind == RefKind.BRANCH.value, R.name.in_(_ref_names(branch))
+    )
+    return (
+        await session.execute(
+            select(Commit)
+            .where(C.project_id == project_id, on_branch, has_results)
+            .order_by(C.authored_at.desc(), C.id.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+
+
+async def get_batch(session: AsyncSession, commit_id: int, label: str) -> Batch | None:
+    return (
+        await session.execute(select(Batch).where(B.commit_id == commit_id, B.label == label))
+    ).scalar_one_or_none()
+
+
+async def get_batch_by_id(session: AsyncSession, batch_id: int) -> Batch | None:
+    return await session.get(Batch, batch_id)
+
+
+async def get_or_create_batch(
+    session: AsyncSession, commit_id: int, label: str, *, data: dict[str, Any] | None = None
+) -> Batch:
+    batch = await get_batch(session, commit_id, label)
+    if batch is None:
+        await session.execute(
+            insert(Batch)
+            .values(commit_id=commit_id, label=label, data=data or {})
+            .on_conflict_do_nothing(index_elements=["commit_id", "label"])
+        )
+        batch = await get_batch(session, commit_id, label)
+        assert batch is not None
+    return batch
+
+
+async def update_batch(session: AsyncSession, batch_id: int, **values: Any) -> None:
+    await session.execute(update(Batch).where(B.id == batch_id).values(**values))
+
+
+async def batches_of(
+    session: AsyncSession, commit_ids: Sequence[int], labels: Sequence[str] | None = None
+) -> list[Batch]:
+    query = select(Batch).where(B.commit_id.in_(commit_ids)).order_by(B.commit_id, B.created_at, B.id)
+    if labels is not None:
+        query = query.where(B.label.in_(labels))
+    return list((await session.execute(query)).scalars())
+
+
+async def delete_batches(session: AsyncSession, batch_ids: Sequence[int]) -> None:
+    if batch_ids:
+        await session.execute(delete(Batch).where(B.id.in_(batch_ids)))
+
+
+_STATS_SQL = text(
+    """
+    SELECT batch_id,
+           count(*) FILTER (WHERE status = 'queued')   AS queued,
+           count(*) FILTER (WHERE status = 'running')  AS running,
+           count(*) FILTER (WHERE status = 'finished') AS finished,
+           count(*) FILTER (WHERE status = 'failed')   AS failed
+    FROM output
+    WHERE batch_id = ANY(:batch_ids)
+    GROUP BY batch_id
+    """
+)
+
+# Only finished, successful outputs count; only JSON numbers float8 can hold take part.
+_METRICS_SQL = text(
+    """
+    SELECT batch_id, name,
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY value) AS median,
+           avg(value) AS mean, min(value) AS min, max(value) AS max, count(value) AS n
+    FROM (
+        SELECT o.batch_id, k.name,
+               CASE WHEN jsonb_typeof(o.metrics -> k.name) = 'number'
+                         AND abs((o.metrics ->> k.name)::numeric) < 1e308
+                    THEN (o.metrics ->> k.name)::float8 END AS value
+        FROM output o CROSS JOIN unnest(CAST(:metrics AS text[])) AS k(name)
+        WHERE o.batch_id = ANY(:batch_ids) AND o.status = 'finished'
+    ) AS v
+    WHERE value IS NOT NULL
+    GROUP BY batch_id, name
+    """
+)
+
+
+async def batch_stats(
+    session: AsyncSession, batch_ids: Sequence[int], metrics: Sequence[str]
+) -> dict[int, BatchStats]:
+    """Status counts and, for each of `metrics`, median/mean/min/max: all computed by PostgreSQL."""
+    stats = {batch_id: BatchStats() for batch_id in batch_ids}
+    if not batch_ids:
+        return stats
+    ids = list(batch_ids)
+    for row in await session.execute(_STATS_SQL, {"batch_ids": ids}):
+        stats[row.batch_id] = BatchStats(
+            queued=row.queued, running=row.running, finished=row.finished, failed=row.failed
+        )
+    if metrics:
+        rows = await session.execute(_METRICS_SQL, {"batch_ids": ids, "metrics": list(metrics)})
+        for row in rows:
+            stats[row.batch_id].metrics[row.name] = MetricStats(
+                median=row.median, mean=row.mean, min=row.min, max=row.max, count=row.n
+            )
+    return stats
+
+
+def _contains(fragment: str) -> str:
+    """An ILIKE pattern matching `fragment` anywhere, its own % and _ taken literally."""
+    escaped = fragment.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _filters(project_id: str, filters: CommitFilters) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [C.project_id == project_id]
+    if filters.branch:
+        conditions.append(
+            exists().where(
+                R.commit_id == C.id,
+                R.kind == RefKind.BRANCH.value,
+                R.name.in_(_ref_names(filters.branch)),
+            )
+        )
+    if filters.tag:
+        conditions.append(
+            exists().where(R.commit_id == C.id, R.kind == RefKind.TAG.value, R.name == filters.tag)
+        )
+    if filters.committer:
+        pattern = _contains(filters.committer)
+        conditions.append(
+            or_(
+                C.committer_name.ilike(pattern, escape="\\"),
+                C.committer_email.ilike(pattern, escape="\\"),
+                C.author_name.ilike(pattern, escape="\\"),
+                C.author_email.ilike(pattern, escape="\\"),
+            )
+        )
+    if filters.since:
+        conditions.append(C.authored_at >= filters.since)
+    if filters.until:
+        conditions.append(C.authored_at < filters.until)
+    if filters.batch_label:
+        conditions.append(exists().where(B.commit_id == C.id, B.label == filters.batch_label))
+    if filters.text:
+        pattern = _contains(filters.text)
+        conditions.append(
+            or_(
+                C.message.ilike(pattern, escape="\\"),
+                C.sha.startswith(filters.text.lower(), autoescape=True),
+                exists().where(R.commit_id == C.id, R.name.ilike(pattern, escape="\\")),
+            )
+        )
+    return conditions
+
+
+async def list_commits(
+    session: AsyncSession,
+    project_id: str,
+    filters: CommitFilters,
+    *,
+    after: tuple[datetime, int] | None,
+    limit: int,
+) -> list[Commit]:
+    """Newest first (authored time, then id), keyset-paginated after `after`."""
+    conditions = _filters(project_id, filters)
+    if after is not None:
+        authored_at, commit_id = after
+        conditions.append(
+            or_(C.authored_at < authored_at, and_(C.authored_at == authored_at, C.id < commit_id))
+        )
+    query = select(Commit).where(*conditions).order_by(C.authored_at.desc(), C.id.desc()).limit(limit)
+    return list((await session.execute(query)).scalars())
+
+
+async def branches(session: AsyncSession, project_id: str) -> list[str]:
+    rows = await session.execute(
+        select(R.name)
+        .join(commit_table, C.id == R.commit_id)
+        .where(C.project_id == project_id, R.kind == RefKind.BRANCH.value)
+        .group_by(R.name)
+        .order_by(R.name)
+    )
+    return [name for (name,) in rows]

@@ -1,0 +1,160 @@
+"""`/api/v2/commits` and `/api/v2/compare`: the typed read API for commits."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+from qahub_shared.errors import InvalidInput
+from qahub_shared.schemas.pagination import Page, encode_cursor
+
+from qa_api.commits import service
+from qa_api.commits.repository import CommitFilters
+from qa_api.commits.schemas import CommitSummary, Comparison, MetricComparison
+from qa_api.deps import SessionDep
+from qa_api.params import (
+    DEFAULT_LIMIT,
+    Cursor,
+    Limit,
+    ProjectParam,
+    metric_names,
+    time_and_id_cursor,
+)
+from qa_api.projects import service as projects
+
+router = APIRouter(prefix="/api/v2", tags=["commits"])
+
+Text = Annotated[str | None, Query(max_length=255)]
+MetricsParam = Annotated[
+    str | None,
+    Query(description="Metrics to aggregate: `a,b,c` (default: the project's summary metrics)."),
+]
+
+
+async def _metrics(session: SessionDep, project: str, raw: str | None) -> list[str]:
+    if raw is not None:
+        return metric_names(raw)
+    entity = await projects.get_project(session, project)
+    summary = entity.metric_definitions.get("summary_metrics")
+    if isinstance(summary, list):
+        return metric_names(",".join(str(name) for name in summary))
+    return []
+
+
+@router.get("/commits", summary="List a project's commits")
+async def list_commits(
+    project: ProjectParam,
+    session: SessionDep,
+    branch: Text = None,
+    tag: Text = None,
+    committer: Annotated[
+        str | None, Query(max_length=255, description="Part of a committer/author name or email.")
+    ] = None,
+    since: Annotated[datetime | None, Query(description="Authored at or after (ISO 8601).")] = None,
+    until: Annotated[datetime | None, Query(description="Authored before (ISO 8601).")] = None,
+    batch: Annotated[
+        str | None,
+        Query(max_length=255, description="Only commits with this batch; only it shown."),
+    ] = None,
+    q: Annotated[
+        str | None, Query(max_length=255, description="Text in the message, a sha prefix, a ref.")
+    ] = None,
+    metrics: MetricsParam = None,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Page[CommitSummary]:
+    """Newest first, each with its batches' output counts and metric aggregates (computed in SQL)."""
+    if since and until and since >= until:
+        raise InvalidInput("since: must be before until")
+    filters = CommitFilters(
+        branch=branch,
+        tag=tag,
+        committer=committer,
+        since=since,
+        until=until,
+        batch_label=batch,
+        text=q,
+    )
+    found = await service.list_commits(
+        session, project, filters, after=time_and_id_cursor(cursor), limit=limit + 1
+    )
+    page = found[:limit]
+    views = await service.view_commits(
+        session,
+        page,
+        labels=[batch] if batch else None,
+        metrics=await _metrics(session, project, metrics),
+        with_outputs=False,
+    )
+    next_cursor = None
+    if len(found) > limit:
+        last = page[-1]
+        assert last.authored_at is not None
+        next_cursor = encode_cursor({"t": last.authored_at.isoformat(), "id": last.id})
+    return Page[CommitSummary](items=[CommitSummary.of(v) for v in views], next_cursor=next_cursor)
+
+
+@router.get("/commits/{reference:path}", summary="Get a commit")
+async def get_commit(
+    reference: Annotated[str, Path(max_length=255, description="A sha (or prefix), branch or tag.")],
+    project: ProjectParam,
+    session: SessionDep,
+    batch: Text = None,
+    metrics: MetricsParam = None,
+) -> CommitSummary:
+    commit = await service.find_commit(session, project, reference)
+    view = await service.view_commit(
+        session,
+        commit,
+        labels=[batch] if batch else None,
+        metrics=await _metrics(session, project, metrics),
+        with_outputs=False,
+    )
+    return CommitSummary.of(view)
+
+
+@router.get("/compare", summary="Compare a commit to a reference")
+async def compare(
+    project: ProjectParam,
+    session: SessionDep,
+    commit: Annotated[str, Query(max_length=255, description="A sha (or prefix), branch or tag.")],
+    reference: Annotated[
+        str | None,
+        Query(
+            max_length=255,
+            description="A sha, branch or tag (default: the latest commit with results on the "
+            "project's reference branch).",
+        ),
+    ] = None,
+    batch: Annotated[str, Query(max_length=255)] = "default",
+    metrics: MetricsParam = None,
+) -> Comparison:
+    """A batch's metric aggregates on `commit` next to the same batch on `reference`, with deltas."""
+    names = await _metrics(session, project, metrics)
+    if not names:
+        raise InvalidInput("metrics: name the metrics to compare (the project has no summary_metrics)")
+    target = await service.find_commit(session, project, commit)
+    if reference is None:
+        branch = await projects.reference_branch(session, project)
+        base = await service.reference_commit(session, project, branch, batch)
+    else:
+        base = await service.find_commit(session, project, reference)
+    mine, theirs = (
+        await service.view_commits(session, [target, base], labels=[batch], metrics=names, with_outputs=False)
+        if target.id != base.id
+        else [await service.view_commit(session, target, labels=[batch], metrics=names, with_outputs=False)]
+        * 2
+    )
+    ours, refs = CommitSummary.of(mine), CommitSummary.of(theirs)
+    ours_metrics = ours.batches[0].metrics if ours.batches else {}
+    ref_metrics = refs.batches[0].metrics if refs.batches else {}
+    compared = {}
+    for name in names:
+        a, b = ours_metrics.get(name), ref_metrics.get(name)
+        delta = a.median - b.median if a and b else None
+        percent = delta / abs(b.median) * 100 if delta is not None and b and b.median else None
+        compared[name] = MetricComparison(
+            commit=a, reference=b, median_delta=delta, median_delta_percent=percent
+        )
+    return Comparison(project_id=project, batch=batch, commit=ours, reference=refs, metrics=compared)

@@ -1,0 +1,124 @@
+"""Commits, batches and comparisons as the v2 API shows them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from qa_api.commits.repository import BatchStats, MetricStats
+from qa_api.commits.service import CommitView
+
+
+class MetricSummary(BaseModel):
+    """A metric over a batch's finished, successful outputs (JSON numbers only)."""
+
+    median: float = Field(examples=[41.2])
+    mean: float = Field(examples=[40.9])
+    min: float = Field(examples=[35.0])
+    max: float = Field(examples=[44.8])
+    count: int = Field(examples=[120], description="Outputs the metric was found in.")
+
+    @classmethod
+    def of(cls, stats: MetricStats) -> MetricSummary:
+        return cls(median=stats.median, mean=stats.mean, min=stats.min, max=stats.max, count=stats.count)
+
+
+class StatusCounts(BaseModel):
+    queued: int
+    running: int
+    finished: int
+    failed: int
+    total: int
+
+    @classmethod
+    def of(cls, stats: BatchStats) -> StatusCounts:
+        return cls(
+            queued=stats.queued,
+            running=stats.running,
+            finished=stats.finished,
+            failed=stats.failed,
+            total=stats.total,
+        )
+
+
+class BatchSummary(BaseModel):
+    id: int
+    label: str = Field(examples=["default"])
+    created_at: datetime | None
+    outputs: StatusCounts
+    metrics: dict[str, MetricSummary] = Field(
+        description="Per requested metric (default: the project's summary metrics)."
+    )
+    data: dict[str, Any] = Field(description="Batch data: config overrides, `qa optimize` state.")
+
+
+class CommitSummary(BaseModel):
+    project_id: str = Field(examples=["group/repo"])
+    sha: str = Field(examples=["99fcebb1272352a154ae6c33b5bb3ef25549144f"])
+    message: str | None
+    author_name: str | None
+    author_email: str | None
+    committer_name: str | None
+    committer_email: str | None
+    authored_at: datetime
+    committed_at: datetime | None
+    parents: list[str]
+    branches: list[str] = Field(examples=[["master", "release/2.1"]])
+    tags: list[str] = Field(examples=[["v2.1.0"]])
+    latest_output_at: datetime | None
+    batches: list[BatchSummary]
+
+    @classmethod
+    def of(cls, view: CommitView) -> CommitSummary:
+        commit = view.commit
+        assert commit.authored_at is not None
+        return cls(
+            project_id=commit.project_id,
+            sha=commit.sha,
+            message=commit.message,
+            author_name=commit.author_name,
+            author_email=commit.author_email,
+            committer_name=commit.committer_name,
+            committer_email=commit.committer_email,
+            authored_at=commit.authored_at,
+            committed_at=commit.committed_at,
+            parents=commit.parents,
+            branches=view.branches,
+            tags=view.tags,
+            latest_output_at=commit.latest_output_at,
+            batches=[
+                BatchSummary(
+                    id=batch.id or 0,
+                    label=batch.label,
+                    created_at=batch.created_at,
+                    outputs=StatusCounts.of(view.stats[batch.id or 0]),
+                    metrics={
+                        name: MetricSummary.of(stats)
+                        for name, stats in view.stats[batch.id or 0].metrics.items()
+                    },
+                    data=batch.data,
+                )
+                for batch in view.batches
+            ],
+        )
+
+
+class MetricComparison(BaseModel):
+    commit: MetricSummary | None
+    reference: MetricSummary | None
+    median_delta: float | None = Field(description="commit median minus reference median.")
+    median_delta_percent: float | None = Field(
+        description="The delta relative to the reference median (null when that is 0)."
+    )
+
+
+class Comparison(BaseModel):
+    """One batch of a commit next to the same batch of a reference commit."""
+
+    project_id: str
+    batch: str = Field(examples=["default"])
+    commit: CommitSummary
+    reference: CommitSummary
+    metrics: dict[str, MetricComparison]

@@ -1,0 +1,34 @@
+"""Request dependencies shared by the routers: a database session, and the guard of every write."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from qa_api.config import Settings
+
+
+async def _session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.state.sessions() as session:
+        yield session
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.state.settings
+    return settings
+
+
+async def require_write_access() -> None:
+    """The one gate every write route passes through.
+
+    Writes are open until the identity service lands (issue "Identity and access"): it replaces this
+    body with a check of the caller's token for `runs:write` on the project, and nothing else changes.
+    """
+
+
+SessionDep = Annotated[AsyncSession, Depends(_session)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
+WriteAccess = Depends(require_write_access)

@@ -1,0 +1,75 @@
+"""The qa_api application: `create_app(settings)` builds it; nothing is built at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TypedDict
+
+from fastapi import FastAPI, Request
+from qahub_shared.errors import ERROR_RESPONSES, install_error_handlers
+from qahub_shared.health import health_router
+from qahub_shared.http import BodySizeLimitMiddleware, RequestContextMiddleware
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from qa_api import db
+from qa_api.commits.router import router as commits_router
+from qa_api.config import Settings
+from qa_api.outputs.router import router as outputs_router
+from qa_api.projects.router import router as projects_router
+from qa_api.v1.router import router as v1_router
+
+
+class State(TypedDict):
+    """What the lifespan makes available to requests as `request.state.<key>`."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessions: db.SessionFactory
+
+
+DESCRIPTION = """
+Run metadata for QA Hub: projects → commits → batches → outputs, their metrics, and comparisons.
+
+* `/api/v1/...` is wire-compatible with the QA-Board backend used by the `qa` CLI (`pip install qaboard`).
+* `/api/v2/...` is the typed read API: cursor pagination, filters, aggregates computed in SQL.
+
+Every error has the same JSON envelope: `{"error": {"code", "message", "details", "request_id"}}`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[State]:
+        engine = db.create_engine(
+            settings.database_url,
+            pool_size=settings.database_pool_size,
+            statement_timeout_ms=settings.database_statement_timeout_ms,
+        )
+        try:
+            yield State(settings=settings, engine=engine, sessions=db.session_factory(engine))
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="QA Hub qa_api",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        responses=ERROR_RESPONSES,
+    )
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+
+    async def database_ready(request: Request) -> None:
+        await db.ping(request.state.engine)
+
+    app.include_router(health_router({"database": database_ready}))
+    app.include_router(v1_router)
+    app.include_router(projects_router)
+    app.include_router(commits_router)
+    app.include_router(outputs_router)
+    return app

@@ -1,0 +1,160 @@
+"""Outputs: the lifecycle of one run (queued → running → finished or failed), and reading runs back."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from qahub_shared.errors import Conflict, NotFound
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from qa_api.commits import repository as commits_repository
+from qa_api.commits.service import CommitSeen, ensure_commit
+from qa_api.models import OutputStatus
+from qa_api.outputs import repository
+from qa_api.outputs.repository import OutputRow
+
+
+def run_key(platform: str, configurations: list[Any], extra_parameters: dict[str, Any]) -> str:
+    """A digest of what makes two runs of the same input in the same batch different runs."""
+    canonical = json.dumps(
+        [platform, configurations, extra_parameters], sort_keys=True, separators=(",", ":")
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def status_of(*, is_pending: bool, is_running: bool, is_failed: bool | None) -> OutputStatus:
+    """QA-Board's three flags, as one status."""
+    if is_running:
+        return OutputStatus.RUNNING
+    if is_pending:
+        return OutputStatus.QUEUED
+    return OutputStatus.FAILED if is_failed else OutputStatus.FINISHED
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """What a client reports about one run at one point of its lifecycle."""
+
+    batch_label: str
+    database: str
+    input_path: str
+    input_metadata: dict[str, Any] | None
+    platform: str
+    configurations: list[Any]
+    extra_parameters: dict[str, Any]
+    status: OutputStatus
+    # None while queued or running: the previous results (if any) stay until the run ends
+    metrics: dict[str, Any] | None
+    data: dict[str, Any]
+    output_type: str | None
+    output_dir: str | None
+    job_type: str | None
+
+
+async def record_run(session: AsyncSession, seen: CommitSeen, report: RunReport) -> OutputRow:
+    """Create or update the run in one transaction (project, commit, batch, input and output)."""
+    async with session.begin():
+        commit = await ensure_commit(session, seen)
+        assert commit.id is not None
+        batch = await commits_repository.get_or_create_batch(
+            session, commit.id, report.batch_label, data={"type": report.job_type}
+        )
+        test_input = await repository.get_or_create_test_input(
+            session, report.database, report.input_path, report.input_metadata
+        )
+        results = None
+        if report.metrics is not None:
+            params = report.data.get("params")
+            results = {
+                "metrics": report.metrics,
+                "params": params if isinstance(params, dict) else {},
+            }
+        storage = report.data.get("storage")
+        output = await repository.upsert_output(
+            session,
+            key={
+                "batch_id": batch.id,
+                "test_input_id": test_input.id,
+                "run_key": run_key(report.platform, report.configurations, report.extra_parameters),
+                "platform": report.platform,
+                "configurations": report.configurations,
+                "extra_parameters": report.extra_parameters,
+            },
+            status=report.status,
+            results=results,
+            data=report.data,
+            output_type=report.output_type,
+            output_dir=report.output_dir,
+            job_type=report.job_type,
+            storage_size=storage if isinstance(storage, int) and not isinstance(storage, bool) else None,
+        )
+        await commits_repository.touch_latest_output(session, commit.id)
+    return OutputRow(output=output, test_input=test_input)
+
+
+async def get_output(session: AsyncSession, output_id: int) -> OutputRow:
+    row = await repository.get_output(session, output_id)
+    if row is None:
+        raise NotFound(f"No output {output_id}.")
+    return row
+
+
+@dataclass(frozen=True)
+class OutputChanges:
+    """A partial update: flags given are set, metrics and data are merged into the stored ones."""
+
+    is_pending: bool | None = None
+    is_running: bool | None = None
+    is_failed: bool | None = None
+    metrics: dict[str, Any] | None = None
+    data: dict[str, Any] | None = None
+
+
+async def update_output(session: AsyncSession, output_id: int, changes: OutputChanges) -> OutputRow:
+    async with session.begin():
+        current = await get_output(session, output_id)
+        output = current.output
+        status = OutputStatus(output.status)
+        status = status_of(
+            is_pending=_default(changes.is_pending, status in {OutputStatus.QUEUED, OutputStatus.RUNNING}),
+            is_running=_default(changes.is_running, status is OutputStatus.RUNNING),
+            is_failed=_default(changes.is_failed, status is OutputStatus.FAILED),
+        )
+        values: dict[str, Any] = {"status": status.value}
+        if changes.metrics is not None:
+            values["metrics"] = {**output.metrics, **changes.metrics}
+        if changes.data is not None:
+            values["data"] = {**output.data, **changes.data}
+        await repository.update_output(session, output_id, **values)
+        row = await repository.get_output(session, output_id)
+        assert row is not None
+    return row
+
+
+def _default(value: bool | None, current: bool) -> bool:
+    return current if value is None else value
+
+
+async def delete_output(session: AsyncSession, output_id: int) -> None:
+    """Forget a finished run (its files on disk are the storage's business, not ours)."""
+    async with session.begin():
+        row = await get_output(session, output_id)
+        if row.output.status in {OutputStatus.QUEUED.value, OutputStatus.RUNNING.value}:
+            raise Conflict(f"Output {output_id} is still {row.output.status}: wait until it ends.")
+        await repository.delete_output(session, output_id)
+
+
+async def page_of_outputs(
+    session: AsyncSession,
+    batch_id: int,
+    *,
+    after: int | None,
+    limit: int,
+    status: OutputStatus | None,
+) -> list[OutputRow]:
+    if await commits_repository.get_batch_by_id(session, batch_id) is None:
+        raise NotFound(f"No batch {batch_id}.")
+    return await repository.page_of_outputs(session, batch_id, after=after, limit=limit, status=status)

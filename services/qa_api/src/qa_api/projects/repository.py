@@ -1,0 +1,112 @@
+"""SQL for projects and their shared milestones."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from qa_api.models import (
+    Milestone,
+    Project,
+    commit_table,
+    milestone_table,
+    project_table,
+)
+
+P = project_table.c
+C = commit_table.c
+M = milestone_table.c
+
+
+@dataclass(frozen=True)
+class ProjectActivity:
+    project: Project
+    total_commits: int
+    latest_commit_at: datetime | None
+    latest_output_at: datetime | None
+
+
+async def get_project(session: AsyncSession, project_id: str) -> Project | None:
+    return await session.get(Project, project_id)
+
+
+async def ensure_project(session: AsyncSession, project_id: str) -> None:
+    await session.execute(insert(Project).values(id=project_id).on_conflict_do_nothing())
+
+
+async def save_project_config(
+    session: AsyncSession,
+    project_id: str,
+    *,
+    config: dict[str, Any] | None,
+    metric_definitions: dict[str, Any] | None,
+) -> None:
+    """Create the project, or replace the config / metric definitions that were sent."""
+    values: dict[str, Any] = {"id": project_id}
+    if config is not None:
+        values["config"] = config
+    if metric_definitions is not None:
+        values["metric_definitions"] = metric_definitions
+    statement = insert(Project).values(**values)
+    changes: dict[str, Any] = {key: statement.excluded[key] for key in values if key != "id"}
+    if changes:
+        changes["updated_at"] = func.now()
+        await session.execute(statement.on_conflict_do_update(index_elements=["id"], set_=changes))
+    else:
+        await session.execute(statement.on_conflict_do_nothing())
+
+
+def _activity_query() -> Any:
+    stats = (
+        select(
+            C.project_id,
+            func.count().label("total_commits"),
+            func.max(C.authored_at).label("latest_commit_at"),
+            func.max(C.latest_output_at).label("latest_output_at"),
+        )
+        .group_by(C.project_id)
+        .subquery()
+    )
+    return select(
+        Project,
+        func.coalesce(stats.c.total_commits, 0),
+        stats.c.latest_commit_at,
+        stats.c.latest_output_at,
+    ).outerjoin(stats, stats.c.project_id == P.id)
+
+
+async def list_projects(
+    session: AsyncSession, *, after: str | None, limit: int, prefix: str | None = None
+) -> list[ProjectActivity]:
+    """Projects in id order, keyset-paginated after the id `after`."""
+    query = _activity_query().order_by(P.id).limit(limit)
+    if after is not None:
+        query = query.where(P.id > after)
+    if prefix:
+        query = query.where(P.id.startswith(prefix, autoescape=True))
+    rows = await session.execute(query)
+    return [ProjectActivity(*row) for row in rows]
+
+
+async def milestones(session: AsyncSession, project_id: str) -> dict[str, dict[str, Any]]:
+    rows = await session.execute(select(M.key, M.data).where(M.project_id == project_id).order_by(M.key))
+    return dict(rows.tuples().all())
+
+
+async def save_milestone(session: AsyncSession, project_id: str, key: str, data: dict[str, Any]) -> None:
+    statement = insert(Milestone).values(project_id=project_id, key=key, data=data)
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["project_id", "key"],
+            set_={"data": statement.excluded.data, "updated_at": func.now()},
+        )
+    )
+
+
+async def delete_milestone(session: AsyncSession, project_id: str, key: str) -> None:
+    await session.execute(delete(Milestone).where(M.project_id == project_id, M.key == key))

@@ -1,0 +1,60 @@
+"""Projects: their config as the CLI last sent it, their activity, and their shared milestones."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qahub_shared.errors import InvalidInput, NotFound
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from qa_api.models import Project
+from qa_api.projects import repository
+from qa_api.projects.repository import ProjectActivity
+
+# QA-Board's list is not paginated; the v1 listing stops here (use /api/v2/projects beyond).
+V1_PROJECT_LIST_CAP = 10_000
+
+
+async def get_project(session: AsyncSession, project_id: str) -> Project:
+    project = await repository.get_project(session, project_id)
+    if project is None:
+        raise NotFound(f"No project '{project_id}'.")
+    return project
+
+
+async def reference_branch(session: AsyncSession, project_id: str) -> str:
+    """The branch the project compares against by default (`project.reference_branch` in its config)."""
+    project = await get_project(session, project_id)
+    branch = (project.config.get("project") or {}).get("reference_branch")
+    if not isinstance(branch, str) or not branch:
+        raise InvalidInput(
+            f"branch: required, since project '{project_id}' defines no project.reference_branch"
+        )
+    return branch
+
+
+async def all_projects(session: AsyncSession) -> list[ProjectActivity]:
+    return await repository.list_projects(session, after=None, limit=V1_PROJECT_LIST_CAP)
+
+
+async def page_of_projects(
+    session: AsyncSession, *, after: str | None, limit: int, prefix: str | None
+) -> list[ProjectActivity]:
+    return await repository.list_projects(session, after=after, limit=limit, prefix=prefix)
+
+
+async def milestones(session: AsyncSession, project_id: str) -> dict[str, dict[str, Any]]:
+    return await repository.milestones(session, project_id)
+
+
+async def save_milestone(
+    session: AsyncSession, project_id: str, key: str, milestone: dict[str, Any] | None
+) -> dict[str, dict[str, Any]]:
+    """Save (or with None, remove) a milestone; returns the project's milestones."""
+    async with session.begin():
+        await get_project(session, project_id)
+        if milestone is None:
+            await repository.delete_milestone(session, project_id, key)
+        else:
+            await repository.save_milestone(session, project_id, key, milestone)
+        return await repository.milestones(session, project_id)

@@ -1,0 +1,294 @@
+"""`/api/v1`: QA-Board's API, as the `qa` CLI (`pip install qaboard`) and QA-Board scripts call it.
+
+Every path answers with and without its trailing slash, as the CLI sends both. Writes pass through the
+one write guard (`WriteAccess`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Response
+from fastapi.types import DecoratedCallable
+from qahub_shared.errors import InvalidInput
+
+from qa_api.commits import service as commits
+from qa_api.commits.repository import CommitFilters
+from qa_api.commits.service import BatchReport, CommitSeen
+from qa_api.deps import SessionDep, WriteAccess
+from qa_api.outputs import service as outputs
+from qa_api.outputs.service import OutputChanges, RunReport, status_of
+from qa_api.params import ProjectParam, metric_names
+from qa_api.projects import service as projects
+from qa_api.v1 import schemas, serialize
+
+router = APIRouter(prefix="/api/v1", tags=["QA-Board v1 (qa CLI)"])
+
+OutputId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Output id.")]
+MetricsParam = Annotated[
+    str | None,
+    Query(description='Metrics to aggregate, as QA-Board sends them: `{"psnr": 0, "loss": 0}`.'),
+]
+BatchParam = Annotated[str | None, Query(max_length=255, description="Only this batch label.")]
+
+
+def _route(method: str, path: str, **options: Any) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """Register `path` and its trailing-slash twin (the twin hidden from the OpenAPI document)."""
+    twin = path[:-1] if path.endswith("/") else f"{path}/"
+
+    def register(endpoint: DecoratedCallable) -> DecoratedCallable:
+        router.add_api_route(path, endpoint, methods=[method], **options)
+        router.add_api_route(twin, endpoint, methods=[method], include_in_schema=False, **options)
+        return endpoint
+
+    return register
+
+
+def _seen(body: schemas.CommitEnvelope) -> CommitSeen:
+    return CommitSeen(
+        project_id=body.project,
+        sha=body.sha,
+        branch=body.commit_branch,
+        tag=body.commit_tag,
+        message=body.commit_message,
+        committer_name=body.commit_committer_name,
+        committer_email=body.commit_committer_email,
+        authored_at=body.commit_authored_datetime,
+        parents=body.commit_parents,
+        config=body.qaboard_config,
+        metric_definitions=body.qaboard_metrics,
+        outputs_dir=body.outputs_commit,
+        artifacts_dir=body.artifacts_dir,
+    )
+
+
+@_route("POST", "/output/", response_model=schemas.V1Output, dependencies=[WriteAccess])
+async def report_output(body: schemas.OutputReport, session: SessionDep) -> dict[str, Any]:
+    """Create or update a run: queued (`qa batch`), running (`qa run` starts), finished (ends).
+
+    The same run (commit, batch label, test input, platform, configurations, extra parameters) is
+    always the same output: reporting it again updates it in place.
+    """
+    assert body.test_input_path is not None
+    is_pending = body.is_running or body.is_pending
+    # A run that ends replaces its previous results, even with none (the CLI's fix-up of killed runs).
+    metrics = None if is_pending else (body.metrics or {})
+    is_failed = body.is_failed or bool((metrics or {}).get("is_failed"))
+    data = {**(body.data or {}), "ci": body.job_type == "ci"}
+    if body.user is not None:
+        data["user"] = body.user
+    if body.batch:
+        data["batch"] = body.batch
+    report = RunReport(
+        batch_label=body.batch_label,
+        database=body.database,
+        input_path=body.test_input_path,
+        input_metadata=body.input_metadata,
+        platform="linux" if body.platform == "lsf" else body.platform,
+        configurations=body.configurations,
+        extra_parameters=body.extra_parameters,
+        status=status_of(is_pending=is_pending, is_running=body.is_running, is_failed=is_failed),
+        metrics=metrics,
+        data=data,
+        output_type=body.input_type,
+        output_dir=body.output_directory,
+        job_type=body.job_type,
+    )
+    return serialize.output(await outputs.record_run(session, _seen(body), report))
+
+
+@_route("GET", "/output/{output_id}/", response_model=schemas.V1Output)
+async def get_output(output_id: OutputId, session: SessionDep) -> dict[str, Any]:
+    return serialize.output(await outputs.get_output(session, output_id))
+
+
+@_route("PUT", "/output/{output_id}/", response_model=schemas.V1Output, dependencies=[WriteAccess])
+async def update_output(
+    output_id: OutputId, body: schemas.OutputUpdate, session: SessionDep
+) -> dict[str, Any]:
+    """Set status flags; merge `metrics` and `data` into the stored ones."""
+    data = body.data
+    if body.batch is not None:
+        data = {**(data or {}), "batch": body.batch}
+    changes = OutputChanges(
+        is_pending=body.is_pending,
+        is_running=body.is_running,
+        is_failed=body.is_failed,
+        metrics=body.metrics,
+        data=data,
+    )
+    return serialize.output(await outputs.update_output(session, output_id, changes))
+
+
+@_route("DELETE", "/output/{output_id}/", response_model=schemas.Status, dependencies=[WriteAccess])
+async def delete_output(output_id: OutputId, session: SessionDep) -> schemas.Status:
+    """Forget a run that is not queued or running (409 if it is). Files on disk are left alone."""
+    await outputs.delete_output(session, output_id)
+    return schemas.Status()
+
+
+@_route("POST", "/batch/", response_model=schemas.Status, dependencies=[WriteAccess])
+async def report_batch(body: schemas.BatchReport, session: SessionDep) -> schemas.Status:
+    """`qa batch` registers its command; `qa optimize` reports each iteration."""
+    report = BatchReport(
+        label=body.batch_label,
+        batch_dir=body.batch_dir or body.prefix_output_dir,
+        commands=body.command or {},
+        data=body.data or {},
+        config=body.qaboard_config,
+    )
+    batch = await commits.record_batch(session, _seen(body), report)
+    return schemas.Status(id=batch.id)
+
+
+@_route("POST", "/commit/", response_model=schemas.Status, dependencies=[WriteAccess])
+async def report_commit(body: schemas.CommitReport, session: SessionDep) -> schemas.Status:
+    """`qa save-artifacts` saved the commit's artifacts."""
+    await commits.record_commit(session, _seen(body), data=body.data or {})
+    return schemas.Status()
+
+
+@_route("GET", "/commit/", response_model=schemas.V1Commit)
+async def reference_commit(
+    project: ProjectParam,
+    session: SessionDep,
+    branch: Annotated[
+        str | None,
+        Query(max_length=255, description="Default: the project's `reference_branch`."),
+    ] = None,
+    batch: BatchParam = None,
+    metrics: MetricsParam = None,
+) -> dict[str, Any]:
+    """The latest commit on a branch with finished results: how the CLI finds its reference."""
+    if branch is None:
+        branch = await projects.reference_branch(session, project)
+    commit = await commits.reference_commit(session, project, branch, batch)
+    return await _commit_response(session, commit, batch, metrics)
+
+
+@_route("GET", "/commit/{reference:path}", response_model=schemas.V1Commit)
+async def get_commit(
+    reference: Annotated[str, Path(description="A sha (or its prefix), a branch or a tag.")],
+    project: ProjectParam,
+    session: SessionDep,
+    batch: BatchParam = None,
+    metrics: MetricsParam = None,
+) -> dict[str, Any]:
+    """A commit, its batches (or only `batch`) with their outputs and aggregated metrics."""
+    reference = reference.strip("/")
+    if not reference or len(reference) > 255:
+        raise InvalidInput("commit: give a sha, a branch or a tag (at most 255 characters)")
+    commit = await commits.find_commit(session, project, reference)
+    return await _commit_response(session, commit, batch, metrics)
+
+
+async def _commit_response(
+    session: SessionDep, commit: Any, batch: str | None, metrics: str | None
+) -> dict[str, Any]:
+    view = await commits.view_commit(
+        session,
+        commit,
+        labels=[batch] if batch is not None else None,
+        metrics=metric_names(metrics),
+        with_outputs=True,
+    )
+    return serialize.commit(view, with_outputs=True)
+
+
+@router.get("/projects", response_model=dict[str, schemas.V1ProjectSummary])
+async def list_projects(session: SessionDep) -> dict[str, Any]:
+    """Every project with commits, by id: QA-Board's project list."""
+    listing = await projects.all_projects(session)
+    return {
+        item.project.id: {
+            "data": {"qatools_config": {"project": item.project.config.get("project", {})}},
+            "latest_output_datetime": serialize._iso(item.latest_output_at),
+            "latest_commit_datetime": serialize._iso(item.latest_commit_at),
+            "total_commits": item.total_commits,
+        }
+        for item in listing
+        if item.total_commits
+    }
+
+
+@_route("GET", "/project", response_model=dict[str, Any])
+async def get_project(project: ProjectParam, session: SessionDep) -> dict[str, Any]:
+    """A project's data as QA-Board returns it: its config, metric definitions and milestones."""
+    entity = await projects.get_project(session, project)
+    return {
+        "qatools_config": entity.config,
+        "qatools_metrics": entity.metric_definitions,
+        "milestones": await projects.milestones(session, project),
+    }
+
+
+@_route("GET", "/project/branches", response_model=list[str])
+async def list_branches(project: ProjectParam, session: SessionDep) -> list[str]:
+    """Every branch a commit of the project was seen on."""
+    return await commits.branches(session, project)
+
+
+@router.get("/commits", response_model=list[schemas.V1Commit])
+@router.get("/commits/", response_model=list[schemas.V1Commit], include_in_schema=False)
+@router.get("/commits/{branch:path}", response_model=list[schemas.V1Commit])
+async def list_commits(
+    project: ProjectParam,
+    session: SessionDep,
+    response: Response,
+    branch: str | None = None,
+    committer: Annotated[str | None, Query(max_length=255)] = None,
+    batch: BatchParam = None,
+    metrics: MetricsParam = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    with_outputs: bool = False,
+) -> list[dict[str, Any]]:
+    """Newest commits first (`X-Has-More` tells whether there are more); see `/api/v2/commits`."""
+    filters = CommitFilters(branch=branch or None, committer=committer, batch_label=batch)
+    found = await commits.list_commits(session, project, filters, after=None, limit=limit + 1)
+    response.headers["X-Has-More"] = "true" if len(found) > limit else "false"
+    views = await commits.view_commits(
+        session,
+        found[:limit],
+        labels=[batch] if batch else None,
+        metrics=metric_names(metrics),
+        with_outputs=with_outputs,
+    )
+    return [serialize.commit(view, with_outputs=with_outputs) for view in views]
+
+
+@_route("GET", "/project/milestones", response_model=dict[str, dict[str, Any]])
+async def list_milestones(project: ProjectParam, session: SessionDep) -> dict[str, Any]:
+    """The project's shared milestones, by key."""
+    await projects.get_project(session, project)
+    return await projects.milestones(session, project)
+
+
+@_route(
+    "POST",
+    "/project/milestones",
+    response_model=dict[str, dict[str, Any]],
+    dependencies=[WriteAccess],
+)
+async def save_milestone(body: schemas.MilestoneUpdate, session: SessionDep) -> dict[str, Any]:
+    """Save a milestone under `key` (or remove it with `delete: true`); returns all milestones."""
+    if not body.delete and body.milestone is None:
+        raise InvalidInput("milestone: required unless delete is true")
+    return await projects.save_milestone(
+        session, body.project, body.key, None if body.delete else body.milestone
+    )
+
+
+@_route(
+    "DELETE",
+    "/project/milestones",
+    response_model=dict[str, dict[str, Any]],
+    dependencies=[WriteAccess],
+)
+async def delete_milestone(
+    project: ProjectParam,
+    key: Annotated[str, Query(min_length=1, max_length=255)],
+    session: SessionDep,
+) -> dict[str, Any]:
+    """Remove the milestone `key`; returns the remaining milestones."""
+    return await projects.save_milestone(session, project, key, None)

@@ -1,0 +1,103 @@
+"""Domain objects → QA-Board's v1 JSON shapes (`Output.to_dict`, `Batch.to_dict`, `CiCommit.to_dict`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from qa_api.commits.repository import BatchStats
+from qa_api.commits.service import CommitView
+from qa_api.models import Batch, OutputStatus
+from qa_api.outputs.repository import OutputRow
+
+
+def dir_to_url(path: str | None) -> str | None:
+    """QA-Board's file URL for a directory; the CLI maps it back with `unquote(url)[2:]`."""
+    return quote(f"/s{path}") if path else None
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def output(row: OutputRow) -> dict[str, Any]:
+    out, test_input = row.output, row.test_input
+    return {
+        "id": out.id,
+        "output_type": out.output_type,
+        "platform": out.platform,
+        "configurations": out.configurations,
+        "extra_parameters": out.extra_parameters,
+        "metrics": out.metrics,
+        "is_failed": out.status == OutputStatus.FAILED.value,
+        "is_pending": out.status in (OutputStatus.QUEUED.value, OutputStatus.RUNNING.value),
+        "is_running": out.status == OutputStatus.RUNNING.value,
+        "data": out.data,
+        "deleted": False,
+        "created_date": _iso(out.created_at),
+        # never null: the CLI unquotes it unconditionally
+        "output_dir_url": dir_to_url(out.output_dir) or "",
+        "test_input_database": test_input.database,
+        "test_input_path": test_input.path,
+        "test_input_metadata": test_input.metadata_,
+    }
+
+
+def aggregated_metrics(stats: BatchStats) -> dict[str, float]:
+    aggregated: dict[str, float] = {}
+    for name, metric in stats.metrics.items():
+        aggregated[f"{name}_median"] = metric.median
+        aggregated[f"{name}_average"] = metric.mean
+    return aggregated
+
+
+def batch(sha: str, entity: Batch, stats: BatchStats, outputs: Sequence[OutputRow] | None) -> dict[str, Any]:
+    return {
+        "id": entity.id,
+        "commit_id": sha,
+        "label": entity.label,
+        "created_date": _iso(entity.created_at),
+        "data": {**entity.data, "commands": entity.commands},
+        "batch_dir_url": dir_to_url(entity.batch_dir),
+        "aggregated_metrics": aggregated_metrics(stats),
+        "valid_outputs": stats.finished,
+        "pending_outputs": stats.queued + stats.running,
+        "running_outputs": stats.running,
+        "failed_outputs": stats.failed,
+        "deleted_outputs": 0,
+        "outputs": None if outputs is None else {str(row.output.id): output(row) for row in outputs},
+    }
+
+
+def commit(view: CommitView, *, with_outputs: bool) -> dict[str, Any]:
+    entity = view.commit
+    branches, tags = view.branches, view.tags
+    authored = entity.authored_at
+    return {
+        "id": entity.sha,
+        "branch": next(iter(branches or tags), None),
+        "branches": branches,
+        "tags": tags,
+        "parents": entity.parents,
+        "message": entity.message,
+        "committer_name": entity.committer_name,
+        "authored_datetime": _iso(authored),
+        "authored_date": authored.date().isoformat() if authored else None,
+        "latest_output_datetime": _iso(entity.latest_output_at),
+        "deleted": False,
+        "data": entity.data,
+        "outputs_url": dir_to_url(entity.outputs_dir),
+        "artifacts_url": dir_to_url(entity.artifacts_dir),
+        "repo_artifacts_url": dir_to_url(entity.artifacts_dir),
+        "batches": {
+            b.label: batch(
+                entity.sha,
+                b,
+                view.stats[b.id or 0],
+                view.outputs.get(b.id or 0) if with_outputs else None,
+            )
+            for b in view.batches
+        },
+    }

@@ -1,0 +1,74 @@
+"""Settings fragments every service's one settings class is made of.
+
+Each service declares a single `pydantic-settings` class that inherits these fragments and names its own
+environment prefix. Production mode (`QAHUB_ENV=production`) refuses development defaults.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Self
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+DEV_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/qahub"
+
+
+class Environment(StrEnum):
+    DEV = "dev"
+    PRODUCTION = "production"
+
+
+class CommonSettings(BaseModel):
+    """What every service has: its mode, its logging and its request-size cap."""
+
+    env: Environment = Field(
+        default=Environment.DEV,
+        description="`dev` or `production`; production refuses development defaults.",
+    )
+    log_level: str = Field(default="INFO", description="Root log level.")
+    log_json: bool = Field(default=False, description="Log one JSON object per line.")
+    max_body_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        gt=0,
+        description="Largest accepted request body, in bytes; larger bodies get 413.",
+    )
+
+    @property
+    def is_production(self) -> bool:
+        return self.env is Environment.PRODUCTION
+
+
+class DatabaseSettings(BaseModel):
+    """A PostgreSQL database reached through asyncpg."""
+
+    database_url: str = Field(
+        default=DEV_DATABASE_URL,
+        description="PostgreSQL URL (`postgresql://` or `postgresql+asyncpg://`).",
+    )
+    database_pool_size: int = Field(default=10, ge=1, le=200)
+    database_statement_timeout_ms: int = Field(
+        default=30_000, ge=100, description="Server-side cap on any one SQL statement."
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _asyncpg_driver(cls, url: str) -> str:
+        for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
+            if url.startswith(prefix):
+                return "postgresql+asyncpg://" + url.removeprefix(prefix)
+        raise ValueError("must be a PostgreSQL URL (postgresql://user:password@host:port/db)")
+
+
+class ProductionGuard(BaseModel):
+    """Mix into a settings class (after the fragments) to refuse dev defaults in production."""
+
+    @model_validator(mode="after")
+    def _refuse_dev_defaults_in_production(self) -> Self:
+        if getattr(self, "env", None) is not Environment.PRODUCTION:
+            return self
+        if getattr(self, "database_url", None) == DatabaseSettings._asyncpg_driver(DEV_DATABASE_URL):
+            raise ValueError(
+                "QAHUB_ENV=production refuses the development database URL: set QAHUB_DATABASE_URL"
+            )
+        return self

@@ -1,0 +1,54 @@
+"""qa_api under test: a migrated database, the app in-process, and a clean slate for every test."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from starlette.types import ASGIApp
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from qa_api.config import Settings
+from qa_api.main import create_app
+from tests.servers import fresh_database, migrate
+
+TABLES = "project, commit, commit_ref, batch, test_input, output, milestone"
+
+
+@pytest.fixture(scope="session")
+def database_url(postgres_url: str) -> Iterator[str]:
+    with fresh_database(postgres_url) as url:
+        migrate(url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, max_body_bytes=1024 * 1024)
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> AsyncIterator[ASGIApp]:
+    application = create_app(settings)
+    async with LifespanManager(application) as manager:
+        yield manager.app
+
+
+@pytest.fixture(scope="session")
+async def session_client(app: ASGIApp) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://qa-api.test") as client:
+        yield client
+
+
+@pytest.fixture
+async def client(session_client: httpx.AsyncClient, settings: Settings) -> httpx.AsyncClient:
+    """The API client, on an empty database."""
+    engine = create_async_engine(settings.database_url)
+    async with engine.begin() as connection:
+        await connection.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+    await engine.dispose()
+    return session_client

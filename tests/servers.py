@@ -1,0 +1,92 @@
+"""Real servers for tests and benchmarks: a PostgreSQL server, fresh databases on it, migrations.
+
+Which PostgreSQL: `QAHUB_TEST_DATABASE_URL` when set (a server where we may create databases); else
+the one on 127.0.0.1:5432 when it accepts the `postgres` user without a password; else a throwaway
+cluster started by `deploy/local/postgres.sh` in a temporary folder (loopback, free port).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import asyncpg
+
+ROOT = Path(__file__).resolve().parents[1]
+LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def _with_database(url: str, database: str) -> str:
+    base, _, _ = url.rpartition("/")
+    return f"{base}/{database}"
+
+
+async def _execute(url: str, *statements: str) -> None:
+    connection = await asyncpg.connect(url, timeout=5)
+    try:
+        for statement in statements:
+            await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+def _usable(url: str) -> bool:
+    try:
+        asyncio.run(_execute(url, "SELECT 1"))
+    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+        return False
+    return True
+
+
+@contextmanager
+def postgres_server() -> Iterator[str]:
+    """Yield the URL of a PostgreSQL server's maintenance database (`.../postgres`)."""
+    configured = os.environ.get("QAHUB_TEST_DATABASE_URL")
+    if configured:
+        yield _with_database(configured.replace("+asyncpg", ""), "postgres")
+        return
+    if _usable(LOCAL_SERVER):
+        yield LOCAL_SERVER
+        return
+    folder = Path(tempfile.mkdtemp(prefix="qahub-pg-"))
+    script = ROOT / "deploy/local/postgres.sh"
+    env = {**os.environ, "QAHUB_PG_FSYNC": "off"}
+    subprocess.run([script, "install"], check=True)
+    url = subprocess.run(
+        [script, "start", folder / "pg"], check=True, capture_output=True, text=True, env=env
+    ).stdout.strip()
+    try:
+        yield _with_database(url, "postgres")
+    finally:
+        subprocess.run([script, "stop", folder / "pg"], check=False)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def fresh_database(server_url: str, prefix: str = "qahub_test") -> Iterator[str]:
+    """Create an empty database for one test session and drop it afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_execute(server_url, f'CREATE DATABASE "{name}"'))
+    try:
+        yield _with_database(server_url, name)
+    finally:
+        asyncio.run(_execute(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def migrate(database_url: str) -> None:
+    """Apply qa_api's migrations the way operators do: `alembic upgrade head`."""
+    subprocess.run(
+        [sys.executable, "-m", "alembic", "upgrade", "head"],
+        cwd=ROOT / "services/qa_api",
+        env={**os.environ, "QAHUB_DATABASE_URL": database_url},
+        check=True,
+        capture_output=True,
+    )
