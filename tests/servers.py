@@ -41,7 +41,7 @@ async def _execute(url: str, *statements: str) -> None:
 def _usable(url: str) -> bool:
     try:
         asyncio.run(_execute(url, "SELECT 1"))
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+    except (TimeoutError, OSError, asyncpg.PostgresError):
         return False
     return True
 

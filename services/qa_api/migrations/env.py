@@ -6,11 +6,12 @@ import asyncio
 from logging.config import fileConfig
 
 from alembic import context
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+
 from qa_api import models  # noqa: F401  (registers the tables)
 from qa_api.config import Settings
 from qa_api.db import metadata
-from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import create_async_engine
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):

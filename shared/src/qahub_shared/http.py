@@ -77,18 +77,28 @@ class BodySizeLimitMiddleware:
             return
 
         received = 0
+        refused = False
 
         async def counting_receive() -> Message:
-            nonlocal received
+            nonlocal received, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    # Raised inside the app's body read, so the app's error handlers render it.
-                    raise PayloadTooLarge(self._message())
+                    # Answer 413 now; to the app, the client is gone and what it sends is dropped.
+                    refused = True
+                    response = error_response(413, PayloadTooLarge.code, self._message())
+                    await response(scope, receive, send)
+                    return {"type": "http.disconnect"}
             return message
 
-        await self.app(scope, counting_receive, send)
+        async def guarded_send(message: Message) -> None:
+            if not refused:
+                await send(message)
+
+        await self.app(scope, counting_receive, guarded_send)
 
     def _message(self) -> str:
         return f"The request body exceeds the limit of {self.max_bytes} bytes."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import httpx
 import pytest
@@ -56,10 +57,10 @@ async def _batch_id(client: httpx.AsyncClient) -> int:
     ],
 )
 async def test_runs_differing_in_what_identifies_them_are_distinct_outputs(
-    client: httpx.AsyncClient, change: dict[str, object]
+    client: httpx.AsyncClient, change: dict[str, Any]
 ) -> None:
     first = await post_output(client, output_report())
-    second = await post_output(client, output_report(**change))
+    second = await post_output(client, output_report() | change)
 
     assert first["id"] != second["id"]
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uvicorn
-from qahub_shared.logging import configure_logging
 
 from qa_api.config import Settings
 from qa_api.main import create_app
+from qahub_shared.logging import configure_logging
 
 
 def main() -> None:

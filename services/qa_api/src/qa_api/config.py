@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
 from qahub_shared.settings import CommonSettings, DatabaseSettings, ProductionGuard
 
 

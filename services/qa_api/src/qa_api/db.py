@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 
-from sqlalchemy import MetaData, text
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import MetaData, exc, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -12,6 +15,10 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlmodel import SQLModel
+
+from qahub_shared.errors import Conflict, InvalidInput, ServiceUnavailable, error_response
+
+logger = logging.getLogger(__name__)
 
 # Constraint names are stable across migrations and name what they guard (error messages cite them).
 SQLModel.metadata.naming_convention = {
@@ -54,3 +61,33 @@ async def ping(engine: AsyncEngine) -> None:
 async def session_scope(factory: SessionFactory) -> AsyncIterator[AsyncSession]:
     async with factory() as session:
         yield session
+
+
+# How a failure of the database reaches the client: never as a 500.
+_UNAVAILABLE = ServiceUnavailable("The database is unavailable; retry later.", headers={"Retry-After": "5"})
+
+
+async def _on_database_unreachable(request: Request, error: Exception) -> JSONResponse:
+    logger.warning("database unavailable on %s %s: %r", request.method, request.url.path, error)
+    return error_response(
+        _UNAVAILABLE.status_code, _UNAVAILABLE.code, _UNAVAILABLE.message, headers=_UNAVAILABLE.headers
+    )
+
+
+async def _on_integrity_error(request: Request, error: Exception) -> JSONResponse:
+    # Writes are idempotent upserts; reaching this means a race we did not foresee: say so, retryable.
+    logger.warning("integrity error on %s %s: %s", request.method, request.url.path, error)
+    return error_response(Conflict.status_code, Conflict.code, "Conflicting concurrent write; retry.")
+
+
+async def _on_data_error(request: Request, error: Exception) -> JSONResponse:
+    logger.info("data refused by the database on %s %s: %s", request.method, request.url.path, error)
+    return error_response(InvalidInput.status_code, InvalidInput.code, "A value is out of range for storage.")
+
+
+def install_database_error_handlers(app: FastAPI) -> None:
+    """Database down or too slow → 503 + Retry-After; a constraint race → 409; a bad value → 422."""
+    for unreachable in (OSError, TimeoutError, exc.OperationalError, exc.InterfaceError, exc.TimeoutError):
+        app.add_exception_handler(unreachable, _on_database_unreachable)
+    app.add_exception_handler(exc.IntegrityError, _on_integrity_error)
+    app.add_exception_handler(exc.DataError, _on_data_error)

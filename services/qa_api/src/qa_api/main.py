@@ -7,9 +7,6 @@ from contextlib import asynccontextmanager
 from typing import TypedDict
 
 from fastapi import FastAPI, Request
-from qahub_shared.errors import ERROR_RESPONSES, install_error_handlers
-from qahub_shared.health import health_router
-from qahub_shared.http import BodySizeLimitMiddleware, RequestContextMiddleware
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from qa_api import db
@@ -18,6 +15,9 @@ from qa_api.config import Settings
 from qa_api.outputs.router import router as outputs_router
 from qa_api.projects.router import router as projects_router
 from qa_api.v1.router import router as v1_router
+from qahub_shared.errors import ERROR_RESPONSES, install_error_handlers
+from qahub_shared.health import health_router
+from qahub_shared.http import BodySizeLimitMiddleware, RequestContextMiddleware
 
 
 class State(TypedDict):
@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses=ERROR_RESPONSES,
     )
     install_error_handlers(app)
+    db.install_database_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
 

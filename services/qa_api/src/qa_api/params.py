@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Query
 from pydantic import TypeAdapter, ValidationError
+
 from qahub_shared.errors import InvalidInput
 from qahub_shared.schemas.identifiers import ProjectId
 from qahub_shared.schemas.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, decode_cursor

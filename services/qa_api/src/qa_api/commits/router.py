@@ -6,8 +6,6 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
-from qahub_shared.errors import InvalidInput
-from qahub_shared.schemas.pagination import Page, encode_cursor
 
 from qa_api.commits import service
 from qa_api.commits.repository import CommitFilters
@@ -22,6 +20,8 @@ from qa_api.params import (
     time_and_id_cursor,
 )
 from qa_api.projects import service as projects
+from qahub_shared.errors import InvalidInput
+from qahub_shared.schemas.pagination import Page, encode_cursor
 
 router = APIRouter(prefix="/api/v2", tags=["commits"])
 

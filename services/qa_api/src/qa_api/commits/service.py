@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from qahub_shared.errors import InvalidInput, NotFound
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qa_api.commits import repository
@@ -17,6 +16,7 @@ from qa_api.models import Batch, Commit, RefKind
 from qa_api.outputs import repository as outputs_repository
 from qa_api.outputs.repository import OutputRow
 from qa_api.projects import repository as projects_repository
+from qahub_shared.errors import InvalidInput, NotFound
 
 _OPTIMIZATION_ITERATION = re.compile(r"^(?P<parent>.+)\|iter(?P<n>\d+)$")
 

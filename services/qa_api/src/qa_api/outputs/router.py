@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
-from qahub_shared.schemas.pagination import Page, encode_cursor
 
 from qa_api.deps import SessionDep
 from qa_api.models import OutputStatus
 from qa_api.outputs import service
 from qa_api.outputs.schemas import OutputPublic
 from qa_api.params import DEFAULT_LIMIT, Cursor, Limit, id_cursor
+from qahub_shared.schemas.pagination import Page, encode_cursor
 
 router = APIRouter(prefix="/api/v2", tags=["outputs"])
 

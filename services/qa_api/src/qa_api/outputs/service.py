@@ -7,7 +7,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from qahub_shared.errors import Conflict, NotFound
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qa_api.commits import repository as commits_repository
@@ -15,6 +14,7 @@ from qa_api.commits.service import CommitSeen, ensure_commit
 from qa_api.models import OutputStatus
 from qa_api.outputs import repository
 from qa_api.outputs.repository import OutputRow
+from qahub_shared.errors import Conflict, NotFound
 
 
 def run_key(platform: str, configurations: list[Any], extra_parameters: dict[str, Any]) -> str:

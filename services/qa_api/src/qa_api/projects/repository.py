@@ -95,7 +95,7 @@ async def list_projects(
 
 async def milestones(session: AsyncSession, project_id: str) -> dict[str, dict[str, Any]]:
     rows = await session.execute(select(M.key, M.data).where(M.project_id == project_id).order_by(M.key))
-    return dict(rows.tuples().all())
+    return dict(rows.all())
 
 
 async def save_milestone(session: AsyncSession, project_id: str, key: str, data: dict[str, Any]) -> None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
-from qahub_shared.schemas.pagination import Page, decode_cursor, encode_cursor
 
 from qa_api.deps import SessionDep
 from qa_api.params import DEFAULT_LIMIT, Cursor, Limit, project_id
 from qa_api.projects import service
 from qa_api.projects.schemas import ProjectDetail, ProjectSummary
+from qahub_shared.schemas.pagination import Page, decode_cursor, encode_cursor
 
 router = APIRouter(prefix="/api/v2/projects", tags=["projects"])
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from qahub_shared.errors import InvalidInput, NotFound
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qa_api.models import Project
 from qa_api.projects import repository
 from qa_api.projects.repository import ProjectActivity
+from qahub_shared.errors import InvalidInput, NotFound
 
 # QA-Board's list is not paginated; the v1 listing stops here (use /api/v2/projects beyond).
 V1_PROJECT_LIST_CAP = 10_000

@@ -11,7 +11,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
 from fastapi.types import DecoratedCallable
-from qahub_shared.errors import InvalidInput
 
 from qa_api.commits import service as commits
 from qa_api.commits.repository import CommitFilters
@@ -22,6 +21,7 @@ from qa_api.outputs.service import OutputChanges, RunReport, status_of
 from qa_api.params import ProjectParam, metric_names
 from qa_api.projects import service as projects
 from qa_api.v1 import schemas, serialize
+from qahub_shared.errors import InvalidInput
 
 router = APIRouter(prefix="/api/v1", tags=["QA-Board v1 (qa CLI)"])
 

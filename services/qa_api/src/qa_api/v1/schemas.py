@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
 from qahub_shared.schemas.documents import storable_problem
 from qahub_shared.schemas.identifiers import CommitSha, Label, ProjectId, SafePath
 
