@@ -159,7 +159,9 @@ def _validation_details(exc: RequestValidationError) -> list[ErrorDetail]:
     details = []
     for error in jsonable_encoder(exc.errors(), custom_encoder={float: _json_safe}):
         loc = [part if isinstance(part, int) else str(part) for part in error.get("loc", ())]
-        details.append(ErrorDetail(loc=loc, message=str(error.get("msg")), type=error.get("type")))
+        # pydantic prefixes the messages of our own validators with "Value error, ": noise to a client
+        message = str(error.get("msg")).removeprefix("Value error, ")
+        details.append(ErrorDetail(loc=loc, message=message, type=error.get("type")))
     return details
 
 
