@@ -238,3 +238,19 @@ async def test_save_artifacts_records_the_commit_and_its_artifacts_dir(client: h
     assert commit["artifacts_url"] == "/s/mnt/qa/acme/vision/artifacts/99fc"
     assert commit["data"]["k"] == 1
     assert commit["batches"] == {}
+
+
+async def test_the_project_config_follows_new_commits_of_the_reference_branch_only(
+    client: httpx.AsyncClient,
+) -> None:
+    def config(version: int) -> dict[str, object]:
+        return {"project": {"name": PROJECT, "reference_branch": "master"}, "version": version}
+
+    await post_output(client, output_report(qaboard_config=config(1)))
+    await post_output(client, output_report(sha="b" * 40, commit_branch="feature", qaboard_config=config(2)))
+    after_feature = (await client.get("/api/v1/project", params={"project": PROJECT})).json()
+    await post_output(client, output_report(sha="c" * 40, qaboard_config=config(3)))
+    after_master = (await client.get("/api/v1/project", params={"project": PROJECT})).json()
+
+    assert after_feature["qatools_config"]["version"] == 1
+    assert after_master["qatools_config"]["version"] == 3

@@ -40,6 +40,12 @@ class CommitSeen:
     artifacts_dir: str | None = None
 
     @property
+    def on_reference_branch(self) -> bool:
+        project = (self.config or {}).get("project")
+        reference = project.get("reference_branch") if isinstance(project, dict) else None
+        return reference is not None and _branch_name(self.branch) == reference
+
+    @property
     def refs(self) -> list[tuple[RefKind, str]]:
         refs = []
         if self.tag:
@@ -80,7 +86,8 @@ async def ensure_commit(session: AsyncSession, seen: CommitSeen) -> Commit:
     """The stored commit, created on first sight; every branch and tag it is seen on is recorded.
 
     Runs inside the caller's transaction. Like QA-Board, a commit's first report wins for its own
-    fields (message, dates...), and the project's config is the one sent with its newest commit.
+    fields (message, dates...). The project's config follows its reference branch: a new commit seen
+    there brings its config; a feature branch's config stays with its own commits.
     """
     commit = await repository.get_commit(session, seen.project_id, seen.sha)
     if commit is None:
@@ -89,6 +96,7 @@ async def ensure_commit(session: AsyncSession, seen: CommitSeen) -> Commit:
             seen.project_id,
             config=seen.config,
             metric_definitions=seen.metric_definitions,
+            replace=seen.on_reference_branch,
         )
         values: dict[str, Any] = {
             "project_id": seen.project_id,

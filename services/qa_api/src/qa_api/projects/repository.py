@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -45,8 +45,10 @@ async def save_project_config(
     *,
     config: dict[str, Any] | None,
     metric_definitions: dict[str, Any] | None,
+    replace: bool,
 ) -> None:
-    """Create the project, or replace the config / metric definitions that were sent."""
+    """Create the project with the config / metric definitions sent; an existing project takes them
+    when `replace`, or when it has none yet."""
     values: dict[str, Any] = {"id": project_id}
     if config is not None:
         values["config"] = config
@@ -56,7 +58,13 @@ async def save_project_config(
     changes: dict[str, Any] = {key: statement.excluded[key] for key in values if key != "id"}
     if changes:
         changes["updated_at"] = func.now()
-        await session.execute(statement.on_conflict_do_update(index_elements=["id"], set_=changes))
+        await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["id"],
+                set_=changes,
+                where=or_(literal(replace), P.config == literal({}, type_=P.config.type)),
+            )
+        )
     else:
         await session.execute(statement.on_conflict_do_nothing())
 
