@@ -160,3 +160,19 @@ async def test_unknown_or_invalid_output_ids_get_a_clear_error(
 
     assert response.status_code == status
     assert response.json()["error"]["message"]
+
+
+async def test_concurrent_updates_and_deletes_of_an_output_never_fail_with_a_server_error(
+    client: httpx.AsyncClient,
+) -> None:
+    created = await post_output(client, output_report())
+    url = f"/api/v1/output/{created['id']}/"
+
+    responses = await asyncio.gather(
+        *(client.put(url, json={"metrics": {"n": n}}) for n in range(10)),
+        client.delete(url),
+        *(client.put(url, json={"metrics": {"n": n}}) for n in range(10)),
+    )
+
+    assert {r.status_code for r in responses} <= {200, 404}
+    assert (await client.get(url)).status_code == 404

@@ -113,8 +113,12 @@ def _with_test_input() -> Any:
     return select(Output, TestInput).join(test_input_table, T.id == O.test_input_id)
 
 
-async def get_output(session: AsyncSession, output_id: int) -> OutputRow | None:
-    row = (await session.execute(_with_test_input().where(O.id == output_id))).one_or_none()
+async def get_output(session: AsyncSession, output_id: int, *, lock: bool = False) -> OutputRow | None:
+    """The output; with `lock`, its row stays locked until the transaction ends (read-modify-write)."""
+    query = _with_test_input().where(O.id == output_id)
+    if lock:
+        query = query.with_for_update(of=output_table)
+    row = (await session.execute(query)).one_or_none()
     return OutputRow(*row) if row else None
 
 

@@ -95,8 +95,8 @@ async def record_run(session: AsyncSession, seen: CommitSeen, report: RunReport)
     return OutputRow(output=output, test_input=test_input)
 
 
-async def get_output(session: AsyncSession, output_id: int) -> OutputRow:
-    row = await repository.get_output(session, output_id)
+async def get_output(session: AsyncSession, output_id: int, *, lock: bool = False) -> OutputRow:
+    row = await repository.get_output(session, output_id, lock=lock)
     if row is None:
         raise NotFound(f"No output {output_id}.")
     return row
@@ -115,7 +115,7 @@ class OutputChanges:
 
 async def update_output(session: AsyncSession, output_id: int, changes: OutputChanges) -> OutputRow:
     async with session.begin():
-        current = await get_output(session, output_id)
+        current = await get_output(session, output_id, lock=True)
         output = current.output
         status = OutputStatus(output.status)
         status = status_of(
@@ -141,7 +141,7 @@ def _default(value: bool | None, current: bool) -> bool:
 async def delete_output(session: AsyncSession, output_id: int) -> None:
     """Forget a finished run (its files on disk are the storage's business, not ours)."""
     async with session.begin():
-        row = await get_output(session, output_id)
+        row = await get_output(session, output_id, lock=True)
         if row.output.status in {OutputStatus.QUEUED.value, OutputStatus.RUNNING.value}:
             raise Conflict(f"Output {output_id} is still {row.output.status}: wait until it ends.")
         await repository.delete_output(session, output_id)
