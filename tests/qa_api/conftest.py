@@ -15,7 +15,7 @@ from qa_api.config import Settings
 from qa_api.main import create_app
 from tests.servers import fresh_database, migrate
 
-TABLES = "project, commit, commit_ref, batch, test_input, output, milestone"
+TABLES = "project, commit, commit_ref, batch, batch_change, test_input, output, milestone"
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 from typing import Any
 
@@ -228,3 +229,49 @@ async def test_v1_browse_endpoints_answer_like_qa_board(client: httpx.AsyncClien
     assert commits.headers["x-has-more"] == "false"
     assert saved.json() == {"v1": {"commit": _sha(1)}}
     assert removed.json() == {}
+
+
+async def _psnr(client: httpx.AsyncClient) -> dict[str, Any]:
+    page = (await client.get("/api/v2/commits", params={"project": PROJECT, "metrics": "psnr"})).json()
+    batch: dict[str, Any] = page["items"][0]["batches"][0]
+    return {"outputs": batch["outputs"], "psnr": batch["metrics"].get("psnr")}
+
+
+async def test_statistics_follow_every_change_to_a_batch(client: httpx.AsyncClient) -> None:
+    first, _ = await run_outputs(client, {"A.jpg": {"psnr": 10.0}, "B.jpg": {"psnr": 20.0}})
+    assert (await _psnr(client))["psnr"]["mean"] == 15.0  # computed, then cached
+
+    await post_output(client, output_report("C.jpg", metrics={"psnr": 60.0}))
+    after_new_run = await _psnr(client)
+    await client.put(f"/api/v1/output/{first['id']}/", json={"metrics": {"psnr": 40.0}})
+    after_update = await _psnr(client)
+    await post_output(client, output_report("C.jpg", stage="running"))
+    after_rerun_starts = await _psnr(client)
+    await client.delete(f"/api/v1/output/{first['id']}/")
+    after_delete = await _psnr(client)
+
+    assert (after_new_run["psnr"]["mean"], after_new_run["outputs"]["finished"]) == (30.0, 3)
+    assert after_update["psnr"]["mean"] == 40.0
+    assert (after_rerun_starts["psnr"]["mean"], after_rerun_starts["outputs"]["running"]) == (30.0, 1)
+    assert (after_delete["psnr"]["mean"], after_delete["outputs"]["total"]) == (20.0, 2)
+
+
+async def test_statistics_read_while_runs_are_reported_are_never_left_stale(
+    client: httpx.AsyncClient,
+) -> None:
+    names = [f"{n}.jpg" for n in range(30)]
+
+    async def report_all() -> None:
+        for name in names:
+            await post_output(client, output_report(name, metrics={"psnr": 1.0}))
+
+    async def read_repeatedly() -> None:
+        for _ in range(30):
+            await client.get("/api/v2/commits", params={"project": PROJECT, "metrics": "psnr"})
+
+    await post_output(client, output_report("seed.jpg", metrics={"psnr": 1.0}))
+    await asyncio.gather(report_all(), read_repeatedly(), read_repeatedly())
+
+    final = await _psnr(client)
+    assert final["outputs"]["finished"] == 31
+    assert final["psnr"]["count"] == 31

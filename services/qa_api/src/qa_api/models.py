@@ -138,7 +138,25 @@ class Batch(SQLModel, table=True):
     commands: dict[str, Any] = Field(default_factory=dict, sa_column=_json())
     # configuration overrides and `qa optimize` state (iteration, objective, best so far...)
     data: dict[str, Any] = Field(default_factory=dict, sa_column=_json())
+    # status counts and per-metric aggregates of the outputs, computed by PostgreSQL; null, or
+    # listed in batch_change, when out of date
+    stats: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB))
     created_at: datetime | None = Field(default=None, sa_column=_created_at())
+
+
+class BatchChange(SQLModel, table=True):
+    """A change to a batch's outputs that its cached `stats` do not reflect yet.
+
+    Writers only append here (no row shared between concurrent runs of a batch, so they never wait on
+    each other); the next reader of the batch's statistics consumes the rows and recomputes.
+    """
+
+    __tablename__ = "batch_change"
+
+    id: int | None = Field(default=None, sa_column=_id())
+    batch_id: int = Field(
+        sa_column=Column(BigInteger, ForeignKey("batch.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
 
 
 class TestInput(SQLModel, table=True):
@@ -220,6 +238,7 @@ project_table: Table = Project.__table__  # type: ignore[attr-defined]
 commit_table: Table = Commit.__table__  # type: ignore[attr-defined]
 commit_ref_table: Table = CommitRef.__table__  # type: ignore[attr-defined]
 batch_table: Table = Batch.__table__  # type: ignore[attr-defined]
+batch_change_table: Table = BatchChange.__table__  # type: ignore[attr-defined]
 test_input_table: Table = TestInput.__table__  # type: ignore[attr-defined]
 output_table: Table = Output.__table__  # type: ignore[attr-defined]
 milestone_table: Table = Milestone.__table__  # type: ignore[attr-defined]

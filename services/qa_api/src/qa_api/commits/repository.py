@@ -7,16 +7,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select, text, update
+from sqlalchemy import ColumnElement, and_, bindparam, delete, exists, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from qa_api.models import (
     Batch,
+    BatchChange,
     Commit,
     CommitRef,
     OutputStatus,
     RefKind,
+    batch_change_table,
     batch_table,
     commit_ref_table,
     commit_table,
@@ -27,11 +30,9 @@ from qa_api.models import (
 C = commit_table.c
 R = commit_ref_table.c
 B = batch_table.c
+BC = batch_change_table.c
 O = output_table.c  # noqa: E741
 P = project_table.c
-
-# How stale `commit.latest_output_at` may be: writing it on every output would serialize writers.
-LATEST_OUTPUT_RESOLUTION = "2 seconds"
 
 
 @dataclass(frozen=True)
@@ -104,18 +105,21 @@ async def refs_of(session: AsyncSession, commit_ids: Sequence[int]) -> dict[int,
     return refs
 
 
-async def touch_latest_output(session: AsyncSession, commit_id: int) -> None:
-    await session.execute(
-        update(Commit)
-        .where(
-            C.id == commit_id,
-            or_(
-                C.latest_output_at.is_(None),
-                C.latest_output_at < func.now() - text(f"interval '{LATEST_OUTPUT_RESOLUTION}'"),
-            ),
-        )
-        .values(latest_output_at=func.now())
-    )
+# `commit.latest_output_at` is kept to within 2 seconds: writing it on every output would make
+# concurrent runs of a commit wait on each other for its row.
+_OUTPUT_WRITTEN_SQL = text(
+    """
+    WITH changed AS (INSERT INTO batch_change (batch_id) VALUES (:batch_id))
+    UPDATE commit SET latest_output_at = now()
+    WHERE id = :commit_id
+      AND (latest_output_at IS NULL OR latest_output_at < now() - interval '2 seconds')
+    """
+)
+
+
+async def output_written(session: AsyncSession, *, batch_id: int, commit_id: int) -> None:
+    """One round trip after an output write: the batch changed, the commit has recent results."""
+    await session.execute(_OUTPUT_WRITTEN_SQL, {"batch_id": batch_id, "commit_id": commit_id})
 
 
 async def update_commit(session: AsyncSession, commit_id: int, **values: Any) -> None:
@@ -210,7 +214,13 @@ async def update_batch(session: AsyncSession, batch_id: int, **values: Any) -> N
 async def batches_of(
     session: AsyncSession, commit_ids: Sequence[int], labels: Sequence[str] | None = None
 ) -> list[Batch]:
-    query = select(Batch).where(B.commit_id.in_(commit_ids)).order_by(B.commit_id, B.created_at, B.id)
+    # statistics are read (and refreshed) on their own: see `take_changes`
+    query = (
+        select(Batch)
+        .options(defer(Batch.stats))  # type: ignore[arg-type]
+        .where(B.commit_id.in_(commit_ids))
+        .order_by(B.commit_id, B.created_at, B.id)
+    )
     if labels is not None:
         query = query.where(B.label.in_(labels))
     return list((await session.execute(query)).scalars())
@@ -221,7 +231,7 @@ async def delete_batches(session: AsyncSession, batch_ids: Sequence[int]) -> Non
         await session.execute(delete(Batch).where(B.id.in_(batch_ids)))
 
 
-_STATS_SQL = text(
+_COUNTS_SQL = text(
     """
     SELECT batch_id,
            count(*) FILTER (WHERE status = 'queued')   AS queued,
@@ -234,45 +244,89 @@ _STATS_SQL = text(
     """
 )
 
-# Only finished, successful outputs count; only JSON numbers float8 can hold take part.
+# Every metric of the finished, successful outputs; only JSON numbers a float8 can hold take part.
+# (Nested CASE: PostgreSQL does not promise to evaluate AND's operands in order.)
 _METRICS_SQL = text(
     """
-    SELECT batch_id, name,
-           percentile_cont(0.5) WITHIN GROUP (ORDER BY value) AS median,
-           avg(value) AS mean, min(value) AS min, max(value) AS max, count(value) AS n
-    FROM (
-        SELECT o.batch_id, k.name,
-               CASE WHEN jsonb_typeof(o.metrics -> k.name) = 'number'
-                         AND abs((o.metrics ->> k.name)::numeric) < 1e308
-                    THEN (o.metrics ->> k.name)::float8 END AS value
-        FROM output o CROSS JOIN unnest(CAST(:metrics AS text[])) AS k(name)
-        WHERE o.batch_id = ANY(:batch_ids) AND o.status = 'finished'
+    SELECT o.batch_id, m.key AS name,
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY v.value) AS median,
+           avg(v.value) AS mean, min(v.value) AS min, max(v.value) AS max, count(*) AS n
+    FROM output AS o
+    CROSS JOIN LATERAL jsonb_each(o.metrics) AS m(key, value)
+    CROSS JOIN LATERAL (
+        SELECT CASE WHEN jsonb_typeof(m.value) <> 'number' THEN NULL
+                    WHEN abs(m.value::numeric) < 1e308 THEN m.value::float8
+               END AS value
     ) AS v
-    WHERE value IS NOT NULL
-    GROUP BY batch_id, name
+    WHERE o.batch_id = ANY(:batch_ids) AND o.status = 'finished' AND v.value IS NOT NULL
+    GROUP BY o.batch_id, m.key
     """
 )
 
 
-async def batch_stats(
-    session: AsyncSession, batch_ids: Sequence[int], metrics: Sequence[str]
-) -> dict[int, BatchStats]:
-    """Status counts and, for each of `metrics`, median/mean/min/max: all computed by PostgreSQL."""
+def _stats_to_json(stats: BatchStats) -> dict[str, Any]:
+    return {
+        "queued": stats.queued,
+        "running": stats.running,
+        "finished": stats.finished,
+        "failed": stats.failed,
+        "metrics": {name: [m.median, m.mean, m.min, m.max, m.count] for name, m in stats.metrics.items()},
+    }
+
+
+def _stats_from_json(document: dict[str, Any]) -> BatchStats:
+    return BatchStats(
+        queued=document["queued"],
+        running=document["running"],
+        finished=document["finished"],
+        failed=document["failed"],
+        metrics={name: MetricStats(*values) for name, values in document["metrics"].items()},
+    )
+
+
+async def mark_changed(session: AsyncSession, batch_ids: Sequence[int]) -> None:
+    """Record that these batches' outputs changed (their cached statistics are out of date)."""
+    if batch_ids:
+        await session.execute(
+            insert(BatchChange), [{"batch_id": batch_id} for batch_id in dict.fromkeys(batch_ids)]
+        )
+
+
+async def take_changes(session: AsyncSession, batch_ids: Sequence[int]) -> set[int]:
+    """Consume the recorded changes of these batches; returns the batches that had any.
+
+    The consumed rows stay locked until the transaction ends: a concurrent reader waits, then finds
+    the statistics this transaction saved.
+    """
+    rows = await session.execute(delete(BatchChange).where(BC.batch_id.in_(batch_ids)).returning(BC.batch_id))
+    return set(rows.scalars())
+
+
+async def cached_stats(session: AsyncSession, batch_ids: Sequence[int]) -> dict[int, BatchStats]:
+    rows = await session.execute(select(B.id, B.stats).where(B.id.in_(batch_ids), B.stats.is_not(None)))
+    return {batch_id: _stats_from_json(document) for batch_id, document in rows.all()}
+
+
+async def compute_stats(session: AsyncSession, batch_ids: Sequence[int]) -> dict[int, BatchStats]:
+    """Status counts and median/mean/min/max of every metric, computed by PostgreSQL."""
     stats = {batch_id: BatchStats() for batch_id in batch_ids}
-    if not batch_ids:
-        return stats
     ids = list(batch_ids)
-    for row in await session.execute(_STATS_SQL, {"batch_ids": ids}):
+    for row in await session.execute(_COUNTS_SQL, {"batch_ids": ids}):
         stats[row.batch_id] = BatchStats(
             queued=row.queued, running=row.running, finished=row.finished, failed=row.failed
         )
-    if metrics:
-        rows = await session.execute(_METRICS_SQL, {"batch_ids": ids, "metrics": list(metrics)})
-        for row in rows:
-            stats[row.batch_id].metrics[row.name] = MetricStats(
-                median=row.median, mean=row.mean, min=row.min, max=row.max, count=row.n
-            )
+    for row in await session.execute(_METRICS_SQL, {"batch_ids": ids}):
+        stats[row.batch_id].metrics[row.name] = MetricStats(
+            median=row.median, mean=row.mean, min=row.min, max=row.max, count=row.n
+        )
     return stats
+
+
+async def save_stats(session: AsyncSession, stats: dict[int, BatchStats]) -> None:
+    await session.execute(
+        batch_table.update().where(B.id == bindparam("b_id")).values(stats=bindparam("b_stats")),
+        [{"b_id": batch_id, "b_stats": _stats_to_json(value)} for batch_id, value in stats.items()],
+    )
 
 
 def _contains(fragment: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -196,6 +196,7 @@ async def _record_optimization_step(
                 best_batch_id=best.id,
                 keep_previous=bool(step.get("keep_all_best_iters")),
             )
+            await repository.mark_changed(session, [batch.id])
     finished = []
     for candidate in await repository.batches_of(session, [commit.id]):
         match = _OPTIMIZATION_ITERATION.match(candidate.label)
@@ -230,6 +231,33 @@ async def _require_project(session: AsyncSession, project_id: str) -> None:
         raise NotFound(f"No project '{project_id}'.")
 
 
+async def batch_statistics(
+    session: AsyncSession, batch_ids: Sequence[int], metrics: Sequence[str]
+) -> dict[int, BatchStats]:
+    """Each batch's status counts and, of `metrics`, the aggregates: from the cache when up to date.
+
+    Batches whose outputs changed since their statistics were computed (or never computed) are
+    recomputed by PostgreSQL and cached; commits the session's transaction.
+    """
+    if not batch_ids:
+        return {}
+    changed = await repository.take_changes(session, batch_ids)
+    cached = await repository.cached_stats(session, [i for i in batch_ids if i not in changed])
+    fresh = await repository.compute_stats(session, [i for i in batch_ids if i not in cached])
+    if fresh:
+        await repository.save_stats(session, fresh)
+    if fresh or changed:
+        await session.commit()
+    wanted = set(metrics)
+    result = {}
+    for batch_id in batch_ids:
+        stats = cached.get(batch_id) or fresh[batch_id]
+        result[batch_id] = replace(
+            stats, metrics={name: m for name, m in stats.metrics.items() if name in wanted}
+        )
+    return result
+
+
 async def view_commits(
     session: AsyncSession,
     commits: Sequence[Commit],
@@ -243,7 +271,7 @@ async def view_commits(
     refs = await repository.refs_of(session, ids)
     batches = await repository.batches_of(session, ids, labels)
     batch_ids = [batch.id for batch in batches if batch.id is not None]
-    stats = await repository.batch_stats(session, batch_ids, metrics)
+    stats = await batch_statistics(session, batch_ids, metrics)
     outputs: dict[int, list[OutputRow]] = {batch_id: [] for batch_id in batch_ids}
     if with_outputs and batch_ids:
         for row in await outputs_repository.outputs_of_batches(session, batch_ids):

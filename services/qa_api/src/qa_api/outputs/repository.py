@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, case, delete, exists, literal, select, update
+from sqlalchemy import and_, case, delete, exists, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -146,7 +146,7 @@ async def page_of_outputs(
 
 
 async def update_output(session: AsyncSession, output_id: int, **values: Any) -> None:
-    await session.execute(update(Output).where(O.id == output_id).values(**values))
+    await session.execute(update(Output).where(O.id == output_id).values(**values, updated_at=func.now()))
 
 
 async def delete_output(session: AsyncSession, output_id: int) -> None:
@@ -182,18 +182,8 @@ async def replace_best_outputs(
             ),
         )
     )
-    await session.execute(update(Output).where(O.batch_id == best_batch_id).values(batch_id=parent_batch_id))
-
-
-async def commit_of_output(session: AsyncSession, output_id: int) -> tuple[str, str, str] | None:
-    """(project id, commit sha, batch label) of an output."""
-    row = (
-        await session.execute(
-            select(C.project_id, C.sha, B.label)
-            .select_from(output_table)
-            .join(batch_table, B.id == O.batch_id)
-            .join(commit_table, C.id == B.commit_id)
-            .where(O.id == output_id)
-        )
-    ).one_or_none()
-    return (row.project_id, row.sha, row.label) if row else None
+    await session.execute(
+        update(Output)
+        .where(O.batch_id == best_batch_id)
+        .values(batch_id=parent_batch_id, updated_at=func.now())
+    )

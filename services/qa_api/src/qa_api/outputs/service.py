@@ -91,7 +91,8 @@ async def record_run(session: AsyncSession, seen: CommitSeen, report: RunReport)
             job_type=report.job_type,
             storage_size=storage if isinstance(storage, int) and not isinstance(storage, bool) else None,
         )
-        await commits_repository.touch_latest_output(session, commit.id)
+        assert batch.id is not None
+        await commits_repository.output_written(session, batch_id=batch.id, commit_id=commit.id)
     return OutputRow(output=output, test_input=test_input)
 
 
@@ -129,6 +130,7 @@ async def update_output(session: AsyncSession, output_id: int, changes: OutputCh
         if changes.data is not None:
             values["data"] = {**output.data, **changes.data}
         await repository.update_output(session, output_id, **values)
+        await commits_repository.mark_changed(session, [output.batch_id])
         row = await repository.get_output(session, output_id)
         assert row is not None
     return row
@@ -145,6 +147,7 @@ async def delete_output(session: AsyncSession, output_id: int) -> None:
         if row.output.status in {OutputStatus.QUEUED.value, OutputStatus.RUNNING.value}:
             raise Conflict(f"Output {output_id} is still {row.output.status}: wait until it ends.")
         await repository.delete_output(session, output_id)
+        await commits_repository.mark_changed(session, [row.output.batch_id])
 
 
 async def page_of_outputs(
