@@ -231,7 +231,7 @@ async def delete_batches(session: AsyncSession, batch_ids: Sequence[int]) -> Non
         await session.execute(delete(Batch).where(B.id.in_(batch_ids)))
 
 
-_COUNTS_SQL = text(
+COUNTS_SQL = text(
     """
     SELECT batch_id,
            count(*) FILTER (WHERE status = 'queued')   AS queued,
@@ -245,8 +245,9 @@ _COUNTS_SQL = text(
 )
 
 # Every metric of the finished, successful outputs; only JSON numbers a float8 can hold take part.
-# (Nested CASE: PostgreSQL does not promise to evaluate AND's operands in order.)
-_METRICS_SQL = text(
+# (Nested CASE: PostgreSQL does not promise to evaluate AND's operands in order. OFFSET 0 fences the
+# subquery, so each value is extracted and cast once, not once per aggregate.)
+METRICS_SQL = text(
     """
     SELECT o.batch_id, m.key AS name,
            percentile_cont(0.5) WITHIN GROUP (ORDER BY v.value) AS median,
@@ -257,6 +258,7 @@ _METRICS_SQL = text(
         SELECT CASE WHEN jsonb_typeof(m.value) <> 'number' THEN NULL
                     WHEN abs(m.value::numeric) < 1e308 THEN m.value::float8
                END AS value
+        OFFSET 0
     ) AS v
     WHERE o.batch_id = ANY(:batch_ids) AND o.status = 'finished' AND v.value IS NOT NULL
     GROUP BY o.batch_id, m.key
@@ -311,11 +313,11 @@ async def compute_stats(session: AsyncSession, batch_ids: Sequence[int]) -> dict
     """Status counts and median/mean/min/max of every metric, computed by PostgreSQL."""
     stats = {batch_id: BatchStats() for batch_id in batch_ids}
     ids = list(batch_ids)
-    for row in await session.execute(_COUNTS_SQL, {"batch_ids": ids}):
+    for row in await session.execute(COUNTS_SQL, {"batch_ids": ids}):
         stats[row.batch_id] = BatchStats(
             queued=row.queued, running=row.running, finished=row.finished, failed=row.failed
         )
-    for row in await session.execute(_METRICS_SQL, {"batch_ids": ids}):
+    for row in await session.execute(METRICS_SQL, {"batch_ids": ids}):
         stats[row.batch_id].metrics[row.name] = MetricStats(
             median=row.median, mean=row.mean, min=row.min, max=row.max, count=row.n
         )

@@ -1,0 +1,1 @@
+"""Benchmarks, one script per service: `uv run python bench/<service>.py` (see `make bench`)."""
