@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from starlette.types import ASGIApp
@@ -31,8 +32,12 @@ def settings(database_url: str) -> Settings:
 
 
 @pytest.fixture(scope="session")
-async def app(settings: Settings) -> AsyncIterator[ASGIApp]:
-    application = create_app(settings)
+def application(settings: Settings) -> FastAPI:
+    return create_app(settings)
+
+
+@pytest.fixture(scope="session")
+async def app(application: FastAPI) -> AsyncIterator[ASGIApp]:
     async with LifespanManager(application) as manager:
         yield manager.app
 
@@ -45,10 +50,14 @@ async def session_client(app: ASGIApp) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-async def client(session_client: httpx.AsyncClient, settings: Settings) -> httpx.AsyncClient:
+async def client(
+    session_client: httpx.AsyncClient, settings: Settings, application: FastAPI
+) -> httpx.AsyncClient:
     """The API client, on an empty database."""
     engine = create_async_engine(settings.database_url)
     async with engine.begin() as connection:
         await connection.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
     await engine.dispose()
+    # ids restart with the tables: what the app remembers of the previous test's rows is wrong now
+    application.state.known_rows.forget_all()
     return session_client

@@ -254,3 +254,18 @@ async def test_the_project_config_follows_new_commits_of_the_reference_branch_on
 
     assert after_feature["qatools_config"]["version"] == 1
     assert after_master["qatools_config"]["version"] == 3
+
+
+async def test_reporting_to_a_batch_that_qa_optimize_dropped_creates_it_again(
+    client: httpx.AsyncClient,
+) -> None:
+    # the server remembers the batch's id from the first report...
+    await run_outputs(client, {"A.jpg": {"loss": 0.3}}, batch_label="tune|iter1")
+    step = {"optimization": True, "iteration": 1, "iteration_label": "tune|iter1"}
+    await client.post("/api/v1/batch/", json=envelope(batch_label="tune", data=step))
+    # ...which the optimization step deleted
+    rerun = await post_output(client, output_report(batch_label="tune|iter1", metrics={"loss": 0.2}))
+
+    batches = (await client.get(f"/api/v1/commit/{SHA}", params={"project": PROJECT})).json()["batches"]
+    assert [o["metrics"] for o in batches["tune|iter1"]["outputs"].values()] == [{"loss": 0.2}]
+    assert str(rerun["id"]) in batches["tune|iter1"]["outputs"]

@@ -9,11 +9,17 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qa_api.config import Settings
+from qa_api.outputs.known import KnownRows
 
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
     async with request.state.sessions() as session:
         yield session
+
+
+def _known_rows(request: Request) -> KnownRows:
+    known: KnownRows = request.app.state.known_rows
+    return known
 
 
 def _settings(request: Request) -> Settings:
@@ -31,4 +37,5 @@ async def require_write_access() -> None:
 
 SessionDep = Annotated[AsyncSession, Depends(_session)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
+KnownRowsDep = Annotated[KnownRows, Depends(_known_rows)]
 WriteAccess = Depends(require_write_access)

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from qa_api import db
 from qa_api.commits.router import router as commits_router
 from qa_api.config import Settings
+from qa_api.outputs.known import KnownRows
 from qa_api.outputs.router import router as outputs_router
 from qa_api.projects.router import router as projects_router
 from qa_api.v1.router import router as v1_router
@@ -67,6 +68,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     db.install_database_error_handlers(app)
+    # ids of existing rows, remembered across requests by the write path of runs
+    app.state.known_rows = KnownRows()
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
 

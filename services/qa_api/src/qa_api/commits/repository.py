@@ -105,23 +105,6 @@ async def refs_of(session: AsyncSession, commit_ids: Sequence[int]) -> dict[int,
     return refs
 
 
-# `commit.latest_output_at` is kept to within 2 seconds: writing it on every output would make
-# concurrent runs of a commit wait on each other for its row.
-_OUTPUT_WRITTEN_SQL = text(
-    """
-    WITH changed AS (INSERT INTO batch_change (batch_id) VALUES (:batch_id))
-    UPDATE commit SET latest_output_at = now()
-    WHERE id = :commit_id
-      AND (latest_output_at IS NULL OR latest_output_at < now() - interval '2 seconds')
-    """
-)
-
-
-async def output_written(session: AsyncSession, *, batch_id: int, commit_id: int) -> None:
-    """One round trip after an output write: the batch changed, the commit has recent results."""
-    await session.execute(_OUTPUT_WRITTEN_SQL, {"batch_id": batch_id, "commit_id": commit_id})
-
-
 async def update_commit(session: AsyncSession, commit_id: int, **values: Any) -> None:
     await session.execute(update(Commit).where(C.id == commit_id).values(**values))
 

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, case, delete, exists, func, literal, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Boolean, and_, bindparam, delete, exists, func, select, text, update
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qa_api.models import (
@@ -57,9 +57,47 @@ async def get_or_create_test_input(
     return TestInput(id=row.id, database=database, path=path, metadata_=stored)
 
 
-async def upsert_output(
+_WRITE_OUTPUT_SQL = text(
+    """
+    WITH written AS (
+        INSERT INTO output (batch_id, test_input_id, run_key, platform, configurations, extra_parameters,
+                            status, metrics, params, data, output_type, output_dir, job_type, storage_size)
+        VALUES (:batch_id, :test_input_id, :run_key, :platform, :configurations, :extra_parameters,
+                :status, :metrics, :params, :data, :output_type, :output_dir, :job_type, :storage_size)
+        ON CONFLICT (batch_id, test_input_id, run_key) DO UPDATE SET
+            status = EXCLUDED.status,
+            metrics = CASE WHEN :keep_results THEN output.metrics ELSE EXCLUDED.metrics END,
+            params = CASE WHEN :keep_results THEN output.params ELSE EXCLUDED.params END,
+            data = output.data || EXCLUDED.data,
+            output_type = EXCLUDED.output_type,
+            output_dir = COALESCE(EXCLUDED.output_dir, output.output_dir),
+            job_type = EXCLUDED.job_type,
+            storage_size = COALESCE(EXCLUDED.storage_size, output.storage_size),
+            updated_at = now()
+        RETURNING *
+    ),
+    changed AS (INSERT INTO batch_change (batch_id) VALUES (:batch_id)),
+    -- kept to within 2 seconds: writing it on every output would make a commit's runs wait on its row
+    touched AS (
+        UPDATE commit SET latest_output_at = now()
+        WHERE id = :commit_id
+          AND (latest_output_at IS NULL OR latest_output_at < now() - interval '2 seconds')
+    )
+    SELECT * FROM written
+    """
+).bindparams(
+    *(
+        bindparam(name, type_=JSONB)
+        for name in ("configurations", "extra_parameters", "metrics", "params", "data")
+    ),
+    bindparam("keep_results", type_=Boolean),
+)
+
+
+async def write_output(
     session: AsyncSession,
     *,
+    commit_id: int,
     key: dict[str, Any],
     status: OutputStatus,
     results: dict[str, Any] | None,
@@ -69,44 +107,31 @@ async def upsert_output(
     job_type: str | None,
     storage_size: int | None,
 ) -> Output:
-    """Insert the run identified by `key`, or update it in place: one statement, safe under concurrency.
+    """Insert the run identified by `key`, or update it in place; note that its batch changed and its
+    commit has recent results. One statement: one round trip, safe under concurrency.
 
     `results` (metrics and params) replace the stored ones when given; while a run is queued or
     running they are None and the previous results stay. `data` is merged into the stored data.
     """
-    metrics = (results or {}).get("metrics", {})
-    params = (results or {}).get("params", {})
-    statement = insert(Output).values(
-        **key,
-        status=status.value,
-        metrics=metrics,
-        params=params,
-        data=data,
-        output_type=output_type,
-        output_dir=output_dir,
-        job_type=job_type,
-        storage_size=storage_size,
-    )
-    excluded = statement.excluded
-    keep_results = literal(results is None)
-    upsert = statement.on_conflict_do_update(
-        index_elements=["batch_id", "test_input_id", "run_key"],
-        set_={
-            "status": excluded.status,
-            "metrics": case((keep_results, O.metrics), else_=excluded.metrics),
-            "params": case((keep_results, O.params), else_=excluded.params),
-            "data": O.data.op("||")(excluded.data),
-            "output_type": excluded.output_type,
-            "output_dir": case((excluded.output_dir.is_(None), O.output_dir), else_=excluded.output_dir),
-            "job_type": excluded.job_type,
-            "storage_size": case(
-                (excluded.storage_size.is_(None), O.storage_size), else_=excluded.storage_size
-            ),
-            "updated_at": excluded.updated_at,
-        },
-    ).returning(Output)
-    output: Output = (await session.execute(upsert)).scalar_one()
-    return output
+    row = (
+        await session.execute(
+            _WRITE_OUTPUT_SQL,
+            {
+                **key,
+                "commit_id": commit_id,
+                "status": status.value,
+                "metrics": (results or {}).get("metrics", {}),
+                "params": (results or {}).get("params", {}),
+                "keep_results": results is None,
+                "data": data,
+                "output_type": output_type,
+                "output_dir": output_dir,
+                "job_type": job_type,
+                "storage_size": storage_size,
+            },
+        )
+    ).one()
+    return Output(**row._mapping)
 
 
 def _with_test_input() -> Any:

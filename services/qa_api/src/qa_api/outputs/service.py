@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qa_api.commits import repository as commits_repository
 from qa_api.commits.service import CommitSeen, ensure_commit
 from qa_api.models import OutputStatus
 from qa_api.outputs import repository
+from qa_api.outputs.known import KnownRows
 from qa_api.outputs.repository import OutputRow
 from qahub_shared.errors import Conflict, NotFound
 
@@ -54,29 +57,55 @@ class RunReport:
     job_type: str | None
 
 
-async def record_run(session: AsyncSession, seen: CommitSeen, report: RunReport) -> OutputRow:
+async def record_run(
+    session: AsyncSession, seen: CommitSeen, report: RunReport, known: KnownRows
+) -> OutputRow:
     """Create or update the run in one transaction (project, commit, batch, input and output)."""
+    try:
+        return await _record_run(session, seen, report, known)
+    except IntegrityError:
+        # Only a remembered row that has since been deleted can fail here (every write is an
+        # upsert): forget what we knew and look everything up again.
+        await session.rollback()
+        known.forget_all()
+        return await _record_run(session, seen, report, known)
+
+
+async def _record_run(
+    session: AsyncSession, seen: CommitSeen, report: RunReport, known: KnownRows
+) -> OutputRow:
+    commit_key = ("commit", seen.project_id, seen.sha)
+    batch_key = ("batch", seen.project_id, seen.sha, report.batch_label)
+    input_key = ("test_input", report.database, report.input_path)
+    ref_keys = [("ref", seen.project_id, seen.sha, kind, name) for kind, name in seen.refs]
+    learned: dict[Hashable, Any] = {}
     async with session.begin():
-        commit = await ensure_commit(session, seen)
-        assert commit.id is not None
-        batch = await commits_repository.get_or_create_batch(
-            session, commit.id, report.batch_label, data={"type": report.job_type}
-        )
-        test_input = await repository.get_or_create_test_input(
-            session, report.database, report.input_path, report.input_metadata
-        )
+        commit_id = known.get(commit_key)
+        if commit_id is None or not known.has_all(ref_keys):
+            commit = await ensure_commit(session, seen)
+            commit_id = commit.id
+            learned |= {commit_key: commit_id} | dict.fromkeys(ref_keys, True)
+        batch_id = known.get(batch_key)
+        if batch_id is None:
+            batch = await commits_repository.get_or_create_batch(
+                session, commit_id, report.batch_label, data={"type": report.job_type}
+            )
+            batch_id = learned[batch_key] = batch.id
+        test_input = known.get(input_key)
+        if test_input is None or (report.input_metadata and test_input.metadata_ != report.input_metadata):
+            test_input = learned[input_key] = await repository.get_or_create_test_input(
+                session, report.database, report.input_path, report.input_metadata
+            )
         results = None
         if report.metrics is not None:
             params = report.data.get("params")
-            results = {
-                "metrics": report.metrics,
-                "params": params if isinstance(params, dict) else {},
-            }
+            results = {"metrics": report.metrics, "params": params if isinstance(params, dict) else {}}
         storage = report.data.get("storage")
-        output = await repository.upsert_output(
+        output = await repository.write_output(
             session,
+            commit_id=commit_id,
             key={
-                "batch_id": batch.id,
+                "batch_id": batch_id,
                 "test_input_id": test_input.id,
                 "run_key": run_key(report.platform, report.configurations, report.extra_parameters),
                 "platform": report.platform,
@@ -91,8 +120,7 @@ async def record_run(session: AsyncSession, seen: CommitSeen, report: RunReport)
             job_type=report.job_type,
             storage_size=storage if isinstance(storage, int) and not isinstance(storage, bool) else None,
         )
-        assert batch.id is not None
-        await commits_repository.output_written(session, batch_id=batch.id, commit_id=commit.id)
+    known.remember(learned)
     return OutputRow(output=output, test_input=test_input)
 
 
