@@ -106,7 +106,6 @@ def running_qa_api(database_url: str, workdir: Path) -> Iterator[LiveQaApi]:
         QAHUB_DATABASE_URL=database_url,
         QAHUB_QA_API_HOST="127.0.0.1",
         QAHUB_QA_API_PORT=str(port),
-        QAHUB_QA_API_URL=url,
         QAHUB_LOG_JSON="true",
     )
     log_path = workdir / "qa_api.log"

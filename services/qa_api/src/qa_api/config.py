@@ -15,7 +15,3 @@ class Settings(CommonSettings, DatabaseSettings, ProductionGuard, BaseSettings):
 
     qa_api_host: str = Field(default="127.0.0.1", description="Address qa_api listens on.")
     qa_api_port: int = Field(default=5151, ge=1, le=65535, description="Port qa_api listens on.")
-    qa_api_url: str = Field(
-        default="http://127.0.0.1:5151",
-        description="Public base URL of qa_api, used in links returned to clients.",
-    )

@@ -8,7 +8,6 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from qa_api.config import Settings
 from qa_api.outputs.known import KnownRows
 
 
@@ -22,11 +21,6 @@ def _known_rows(request: Request) -> KnownRows:
     return known
 
 
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.state.settings
-    return settings
-
-
 async def require_write_access() -> None:
     """The one gate every write route passes through.
 
@@ -36,6 +30,5 @@ async def require_write_access() -> None:
 
 
 SessionDep = Annotated[AsyncSession, Depends(_session)]
-SettingsDep = Annotated[Settings, Depends(_settings)]
 KnownRowsDep = Annotated[KnownRows, Depends(_known_rows)]
 WriteAccess = Depends(require_write_access)

@@ -8,9 +8,7 @@ place, not fail in the database with a 500.
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any
-
-from pydantic import BeforeValidator
+from typing import Any
 
 MAX_DEPTH = 32
 
@@ -46,15 +44,3 @@ def _string_problem(value: str, where: str) -> str | None:
     except UnicodeEncodeError:
         return f"{where}: not valid Unicode (lone surrogate)"
     return None
-
-
-def _storable(value: Any) -> Any:
-    problem = storable_problem(value)
-    if problem:
-        raise ValueError(problem)
-    return value
-
-
-# A JSON object stored as sent.
-JsonObject = Annotated[dict[str, Any], BeforeValidator(_storable)]
-JsonList = Annotated[list[Any], BeforeValidator(_storable)]
