@@ -15,7 +15,10 @@ started_postgres=""
 pids=()
 
 stop() {
-  trap - INT TERM EXIT
+  # Ignore further signals while cleaning up: Ctrl-C or a group SIGTERM can reach us more than once
+  # (e.g. once directly and once through make), and must not cut the cleanup short.
+  trap '' INT TERM
+  trap - EXIT
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   if [ -n "$started_postgres" ]; then
