@@ -275,7 +275,7 @@ async def view_commits(
     outputs: dict[int, list[OutputRow]] = {batch_id: [] for batch_id in batch_ids}
     if with_outputs and batch_ids:
         for row in await outputs_repository.outputs_of_batches(session, batch_ids):
-            outputs[row.output.batch_id].append(row)
+            outputs[row.batch_id].append(row)
     views = {
         commit.id: CommitView(commit=commit, refs=refs.get(commit.id, []))
         for commit in commits

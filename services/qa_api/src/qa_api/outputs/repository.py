@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Boolean, and_, bindparam, delete, exists, func, select, text, update
@@ -26,12 +27,34 @@ B = batch_table.c
 C = commit_table.c
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OutputRow:
-    """An output with its test input, as every reader wants it."""
+    """An output with its test input, as every reader wants it.
 
-    output: Output
-    test_input: TestInput
+    Plain rows, not ORM objects: a commit's page reads thousands of them, and building ORM objects was
+    most of that request's time.
+    """
+
+    id: int
+    batch_id: int
+    test_input_id: int
+    run_key: str
+    platform: str
+    configurations: list[Any]
+    extra_parameters: dict[str, Any]
+    status: str
+    metrics: dict[str, Any]
+    params: dict[str, Any]
+    data: dict[str, Any]
+    output_type: str | None
+    output_dir: str | None
+    job_type: str | None
+    storage_size: int | None
+    created_at: datetime
+    updated_at: datetime
+    test_input_database: str
+    test_input_path: str
+    test_input_metadata: dict[str, Any]
 
 
 async def get_or_create_test_input(
@@ -98,6 +121,7 @@ async def write_output(
     session: AsyncSession,
     *,
     commit_id: int,
+    test_input: TestInput,
     key: dict[str, Any],
     status: OutputStatus,
     results: dict[str, Any] | None,
@@ -106,7 +130,7 @@ async def write_output(
     output_dir: str | None,
     job_type: str | None,
     storage_size: int | None,
-) -> Output:
+) -> OutputRow:
     """Insert the run identified by `key`, or update it in place; note that its batch changed and its
     commit has recent results. One statement: one round trip, safe under concurrency.
 
@@ -131,11 +155,21 @@ async def write_output(
             },
         )
     ).one()
-    return Output(**row._mapping)
+    return OutputRow(
+        **row._mapping,
+        test_input_database=test_input.database,
+        test_input_path=test_input.path,
+        test_input_metadata=test_input.metadata_,
+    )
 
 
 def _with_test_input() -> Any:
-    return select(Output, TestInput).join(test_input_table, T.id == O.test_input_id)
+    return select(
+        *output_table.c,
+        T.database.label("test_input_database"),
+        T.path.label("test_input_path"),
+        T.metadata.label("test_input_metadata"),
+    ).join(test_input_table, T.id == O.test_input_id)
 
 
 async def get_output(session: AsyncSession, output_id: int, *, lock: bool = False) -> OutputRow | None:
@@ -144,14 +178,14 @@ async def get_output(session: AsyncSession, output_id: int, *, lock: bool = Fals
     if lock:
         query = query.with_for_update(of=output_table)
     row = (await session.execute(query)).one_or_none()
-    return OutputRow(*row) if row else None
+    return OutputRow(**row._mapping) if row else None
 
 
 async def outputs_of_batches(session: AsyncSession, batch_ids: Sequence[int]) -> list[OutputRow]:
     rows = await session.execute(
         _with_test_input().where(O.batch_id.in_(batch_ids)).order_by(O.batch_id, O.id)
     )
-    return [OutputRow(*row) for row in rows]
+    return [OutputRow(**row._mapping) for row in rows]
 
 
 async def page_of_outputs(
@@ -167,7 +201,7 @@ async def page_of_outputs(
         query = query.where(O.id > after)
     if status is not None:
         query = query.where(O.status == status.value)
-    return [OutputRow(*row) for row in await session.execute(query)]
+    return [OutputRow(**row._mapping) for row in await session.execute(query)]
 
 
 async def update_output(session: AsyncSession, output_id: int, **values: Any) -> None:

@@ -35,15 +35,15 @@ class OutputPublic(BaseModel):
     updated_at: datetime | None
 
     @classmethod
-    def of(cls, row: OutputRow) -> OutputPublic:
-        out, test_input = row.output, row.test_input
-        assert out.id is not None
+    def of(cls, out: OutputRow) -> OutputPublic:
         return cls(
             id=out.id,
             batch_id=out.batch_id,
             status=OutputStatus(out.status),
             test_input=TestInputPublic(
-                database=test_input.database, path=test_input.path, metadata=test_input.metadata_
+                database=out.test_input_database,
+                path=out.test_input_path,
+                metadata=out.test_input_metadata,
             ),
             platform=out.platform,
             configurations=out.configurations,

@@ -104,6 +104,7 @@ async def _record_run(
         output = await repository.write_output(
             session,
             commit_id=commit_id,
+            test_input=test_input,
             key={
                 "batch_id": batch_id,
                 "test_input_id": test_input.id,
@@ -121,7 +122,7 @@ async def _record_run(
             storage_size=storage if isinstance(storage, int) and not isinstance(storage, bool) else None,
         )
     known.remember(learned)
-    return OutputRow(output=output, test_input=test_input)
+    return output
 
 
 async def get_output(session: AsyncSession, output_id: int, *, lock: bool = False) -> OutputRow:
@@ -144,8 +145,7 @@ class OutputChanges:
 
 async def update_output(session: AsyncSession, output_id: int, changes: OutputChanges) -> OutputRow:
     async with session.begin():
-        current = await get_output(session, output_id, lock=True)
-        output = current.output
+        output = await get_output(session, output_id, lock=True)
         status = OutputStatus(output.status)
         status = status_of(
             is_pending=_default(changes.is_pending, status in {OutputStatus.QUEUED, OutputStatus.RUNNING}),
@@ -172,10 +172,10 @@ async def delete_output(session: AsyncSession, output_id: int) -> None:
     """Forget a finished run (its files on disk are the storage's business, not ours)."""
     async with session.begin():
         row = await get_output(session, output_id, lock=True)
-        if row.output.status in {OutputStatus.QUEUED.value, OutputStatus.RUNNING.value}:
-            raise Conflict(f"Output {output_id} is still {row.output.status}: wait until it ends.")
+        if row.status in {OutputStatus.QUEUED.value, OutputStatus.RUNNING.value}:
+            raise Conflict(f"Output {output_id} is still {row.status}: wait until it ends.")
         await repository.delete_output(session, output_id)
-        await commits_repository.mark_changed(session, [row.output.batch_id])
+        await commits_repository.mark_changed(session, [row.batch_id])
 
 
 async def page_of_outputs(

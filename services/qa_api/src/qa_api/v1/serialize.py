@@ -22,8 +22,7 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
-def output(row: OutputRow) -> dict[str, Any]:
-    out, test_input = row.output, row.test_input
+def output(out: OutputRow) -> dict[str, Any]:
     return {
         "id": out.id,
         "output_type": out.output_type,
@@ -39,9 +38,9 @@ def output(row: OutputRow) -> dict[str, Any]:
         "created_date": _iso(out.created_at),
         # never null: the CLI unquotes it unconditionally
         "output_dir_url": dir_to_url(out.output_dir) or "",
-        "test_input_database": test_input.database,
-        "test_input_path": test_input.path,
-        "test_input_metadata": test_input.metadata_,
+        "test_input_database": out.test_input_database,
+        "test_input_path": out.test_input_path,
+        "test_input_metadata": out.test_input_metadata,
     }
 
 
@@ -67,7 +66,7 @@ def batch(sha: str, entity: Batch, stats: BatchStats, outputs: Sequence[OutputRo
         "running_outputs": stats.running,
         "failed_outputs": stats.failed,
         "deleted_outputs": 0,
-        "outputs": None if outputs is None else {str(row.output.id): output(row) for row in outputs},
+        "outputs": None if outputs is None else {str(row.id): output(row) for row in outputs},
     }
 
 
