@@ -12,7 +12,16 @@ help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
 deps: ## Install uv (via pip) and the workspace's dependencies
-	@command -v $(UV) >/dev/null 2>&1 || python3 -m pip install --user --quiet uv || python3 -m pip install --quiet --break-system-packages uv
+	@if ! command -v $(UV) >/dev/null 2>&1; then \
+	  if ! python3 -m pip --version >/dev/null 2>&1; then \
+	    echo "[qahub] installing pip (python3-pip)" >&2; \
+	    $$( [ "$$(id -u)" -eq 0 ] || echo sudo ) apt-get update -qq; \
+	    DEBIAN_FRONTEND=noninteractive $$( [ "$$(id -u)" -eq 0 ] || echo sudo ) apt-get install -y -qq python3-pip >/dev/null; \
+	  fi; \
+	  echo "[qahub] installing uv with pip" >&2; \
+	  python3 -m pip install --user --quiet uv 2>/dev/null \
+	    || python3 -m pip install --user --quiet --break-system-packages uv; \
+	fi
 	@$(UV) sync --frozen --quiet
 
 run: deps ## Start PostgreSQL (unless QAHUB_DATABASE_URL is set), migrate, run every service in the foreground
