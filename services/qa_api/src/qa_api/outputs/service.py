@@ -6,7 +6,7 @@ import hashlib
 import json
 from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,6 +35,21 @@ def status_of(*, is_pending: bool, is_running: bool, is_failed: bool | None) -> 
     if is_pending:
         return OutputStatus.QUEUED
     return OutputStatus.FAILED if is_failed else OutputStatus.FINISHED
+
+
+class Flags(NamedTuple):
+    is_pending: bool
+    is_running: bool
+    is_failed: bool
+
+
+def flags_of(status: str) -> Flags:
+    """One status, as QA-Board's three flags (the inverse of `status_of`)."""
+    return Flags(
+        is_pending=status in (OutputStatus.QUEUED, OutputStatus.RUNNING),
+        is_running=status == OutputStatus.RUNNING,
+        is_failed=status == OutputStatus.FAILED,
+    )
 
 
 @dataclass(frozen=True)
@@ -146,11 +161,11 @@ class OutputChanges:
 async def update_output(session: AsyncSession, output_id: int, changes: OutputChanges) -> OutputRow:
     async with session.begin():
         output = await get_output(session, output_id, lock=True)
-        status = OutputStatus(output.status)
+        current = flags_of(output.status)
         status = status_of(
-            is_pending=_default(changes.is_pending, status in {OutputStatus.QUEUED, OutputStatus.RUNNING}),
-            is_running=_default(changes.is_running, status is OutputStatus.RUNNING),
-            is_failed=_default(changes.is_failed, status is OutputStatus.FAILED),
+            is_pending=_default(changes.is_pending, current.is_pending),
+            is_running=_default(changes.is_running, current.is_running),
+            is_failed=_default(changes.is_failed, current.is_failed),
         )
         values: dict[str, Any] = {"status": status.value}
         if changes.metrics is not None:
@@ -172,7 +187,7 @@ async def delete_output(session: AsyncSession, output_id: int) -> None:
     """Forget a finished run (its files on disk are the storage's business, not ours)."""
     async with session.begin():
         row = await get_output(session, output_id, lock=True)
-        if row.status in {OutputStatus.QUEUED.value, OutputStatus.RUNNING.value}:
+        if flags_of(row.status).is_pending:
             raise Conflict(f"Output {output_id} is still {row.status}: wait until it ends.")
         await repository.delete_output(session, output_id)
         await commits_repository.mark_changed(session, [row.batch_id])

@@ -202,16 +202,7 @@ async def _commit_response(
 async def list_projects(session: SessionDep) -> dict[str, Any]:
     """Every project with commits, by id: QA-Board's project list."""
     listing = await projects.all_projects(session)
-    return {
-        item.project.id: {
-            "data": {"qatools_config": {"project": item.project.config.get("project", {})}},
-            "latest_output_datetime": serialize._iso(item.latest_output_at),
-            "latest_commit_datetime": serialize._iso(item.latest_commit_at),
-            "total_commits": item.total_commits,
-        }
-        for item in listing
-        if item.total_commits
-    }
+    return {item.project.id: serialize.project_summary(item) for item in listing if item.total_commits}
 
 
 @_route("GET", "/project", response_model=dict[str, Any])

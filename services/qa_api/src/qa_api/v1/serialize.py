@@ -9,8 +9,10 @@ from urllib.parse import quote
 
 from qa_api.commits.repository import BatchStats
 from qa_api.commits.service import CommitView
-from qa_api.models import Batch, OutputStatus
+from qa_api.models import Batch
 from qa_api.outputs.repository import OutputRow
+from qa_api.outputs.service import flags_of
+from qa_api.projects.repository import ProjectActivity
 
 
 def dir_to_url(path: str | None) -> str | None:
@@ -18,11 +20,12 @@ def dir_to_url(path: str | None) -> str | None:
     return quote(f"/s{path}") if path else None
 
 
-def _iso(moment: datetime | None) -> str | None:
+def iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
 def output(out: OutputRow) -> dict[str, Any]:
+    flags = flags_of(out.status)
     return {
         "id": out.id,
         "output_type": out.output_type,
@@ -30,12 +33,12 @@ def output(out: OutputRow) -> dict[str, Any]:
         "configurations": out.configurations,
         "extra_parameters": out.extra_parameters,
         "metrics": out.metrics,
-        "is_failed": out.status == OutputStatus.FAILED.value,
-        "is_pending": out.status in (OutputStatus.QUEUED.value, OutputStatus.RUNNING.value),
-        "is_running": out.status == OutputStatus.RUNNING.value,
+        "is_failed": flags.is_failed,
+        "is_pending": flags.is_pending,
+        "is_running": flags.is_running,
         "data": out.data,
         "deleted": False,
-        "created_date": _iso(out.created_at),
+        "created_date": iso(out.created_at),
         # never null: the CLI unquotes it unconditionally
         "output_dir_url": dir_to_url(out.output_dir) or "",
         "test_input_database": out.test_input_database,
@@ -57,7 +60,7 @@ def batch(sha: str, entity: Batch, stats: BatchStats, outputs: Sequence[OutputRo
         "id": entity.id,
         "commit_id": sha,
         "label": entity.label,
-        "created_date": _iso(entity.created_at),
+        "created_date": iso(entity.created_at),
         "data": {**entity.data, "commands": entity.commands},
         "batch_dir_url": dir_to_url(entity.batch_dir),
         "aggregated_metrics": aggregated_metrics(stats),
@@ -82,9 +85,9 @@ def commit(view: CommitView, *, with_outputs: bool) -> dict[str, Any]:
         "parents": entity.parents,
         "message": entity.message,
         "committer_name": entity.committer_name,
-        "authored_datetime": _iso(authored),
+        "authored_datetime": iso(authored),
         "authored_date": authored.date().isoformat() if authored else None,
-        "latest_output_datetime": _iso(entity.latest_output_at),
+        "latest_output_datetime": iso(entity.latest_output_at),
         "deleted": False,
         "data": entity.data,
         "outputs_url": dir_to_url(entity.outputs_dir),
@@ -99,4 +102,14 @@ def commit(view: CommitView, *, with_outputs: bool) -> dict[str, Any]:
             )
             for b in view.batches
         },
+    }
+
+
+def project_summary(item: ProjectActivity) -> dict[str, Any]:
+    """A project in QA-Board's project list."""
+    return {
+        "data": {"qatools_config": {"project": item.project.config.get("project", {})}},
+        "latest_output_datetime": iso(item.latest_output_at),
+        "latest_commit_datetime": iso(item.latest_commit_at),
+        "total_commits": item.total_commits,
     }
