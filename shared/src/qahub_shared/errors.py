@@ -7,6 +7,7 @@
     ├── PayloadTooLarge        413     payload_too_large
     ├── Unauthorized           401     unauthorized
     ├── Forbidden              403     forbidden
+    ├── TooManyRequests        429     too_many_requests
     └── ServiceUnavailable     503     service_unavailable
 
 Every error response, whatever raised it (our code, request validation, an unknown route, a bug), has the
@@ -104,6 +105,11 @@ class Forbidden(QAHubError):
     code = "forbidden"
 
 
+class TooManyRequests(QAHubError):
+    status_code = 429
+    code = "too_many_requests"
+
+
 class ServiceUnavailable(QAHubError):
     status_code = 503
     code = "service_unavailable"
@@ -127,6 +133,8 @@ _HTTP_CODES = {
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorEnvelope, "description": description}
     for status, description in [
+        (401, "No token, or an invalid, expired or revoked one"),
+        (403, "The token lacks the scope, or is not valid for the project"),
         (404, "Not found"),
         (413, "Request body too large"),
         (422, "Invalid input"),

@@ -60,6 +60,23 @@ class DatabaseSettings(BaseModel):
         raise ValueError("must be a PostgreSQL URL (postgresql://user:password@host:port/db)")
 
 
+class AuthSettings(BaseModel):
+    """How a service checks tokens issued by qa_api."""
+
+    jwt_issuer: str = Field(
+        default="qahub",
+        min_length=1,
+        description="The `iss` of QA Hub tokens; the same value for every service of one deployment.",
+    )
+    revocation_refresh_seconds: float = Field(
+        default=10.0,
+        ge=1.0,
+        le=3600.0,
+        description="How often each process reloads the revoked tokens: the bound on how long a revoked "
+        "token keeps working.",
+    )
+
+
 class ProductionGuard(BaseModel):
     """Mix into a settings class (after the fragments) to refuse dev defaults in production."""
 

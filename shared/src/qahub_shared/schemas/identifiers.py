@@ -1,4 +1,4 @@
-"""Identifiers every service validates the same way: project ids, commit shas, labels, paths."""
+"""Identifiers every service validates the same way: project ids and patterns, commit shas, labels, paths."""
 
 from __future__ import annotations
 
@@ -20,6 +20,18 @@ def _project_id(value: str) -> str:
             "a project id is one or more '/'-separated segments of letters, digits, '_', '.', '+'"
             " or '-' (e.g. 'group/repo' or 'group/repo/sub/dir'), without '.' or '..' segments"
         )
+    return value
+
+
+def _project_pattern(value: str) -> str:
+    if value != "*":
+        try:
+            _project_id(value.removesuffix("/*"))
+        except ValueError:
+            raise ValueError(
+                "a project pattern is '*', a project id ('group/repo'), or a project id followed by "
+                "'/*' ('group/*': every project below group/)"
+            ) from None
     return value
 
 
@@ -50,6 +62,12 @@ ProjectId = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=255),
     AfterValidator(_project_id),
+]
+# What a token may be restricted to: `*`, `group/repo` (that project), `group/*` (everything below group/).
+ProjectPattern = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=257),
+    AfterValidator(_project_pattern),
 ]
 CommitSha = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_commit_sha)]
 # A batch label, branch or tag name: free text, but one line of reasonable size.
