@@ -9,6 +9,7 @@ leaves a half-installed cache behind.
 from __future__ import annotations
 
 import fcntl
+import os
 import shutil
 import subprocess
 import sys
@@ -109,16 +110,78 @@ def api(qa_api_server: LiveQaApi) -> Iterator[httpx.Client]:
         yield client
 
 
+class Qahub:
+    """The `qahub` command of the workspace, talking to the live qa_api, with its own config folder."""
+
+    def __init__(self, server: LiveQaApi, config_dir: Path) -> None:
+        self._env = {
+            **{key: value for key, value in os.environ.items() if not key.startswith("QAHUB_")},
+            "QAHUB_API_URL": server.url,
+            "QAHUB_CONFIG_DIR": str(config_dir),
+        }
+
+    def __call__(self, *args: str, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(Path(sys.executable).parent / "qahub"), *args],
+            env={**self._env, **(env or {})},
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+
+
+@pytest.fixture(scope="session")
+def qahub(qa_api_server: LiveQaApi, tmp_path_factory: pytest.TempPathFactory) -> Qahub:
+    """`qahub`, logged in as the admin (`qahub login` stores the session in its config folder)."""
+    command = Qahub(qa_api_server, tmp_path_factory.mktemp("qahub-config"))
+    login = command(
+        "login", "--username", qa_api_server.admin_username, "--password", qa_api_server.admin_password
+    )
+    assert login.returncode == 0, login.stderr
+    return command
+
+
+def create_token(qahub: Qahub, *args: str) -> str:
+    """`qahub token create ARGS`: the token, which must be all it prints on stdout."""
+    created = qahub("token", "create", *args)
+    assert created.returncode == 0, created.stderr
+    lines = created.stdout.splitlines()
+    assert len(lines) == 1, f"expected only the token on stdout, got {created.stdout!r}"
+    return lines[0]
+
+
+@pytest.fixture(scope="session")
+def ci_token(qahub: Qahub) -> str:
+    """What a project admin gives the CI of the `acme` group: runs:write on `acme/*`, for a day."""
+    return create_token(
+        qahub, "--name", "ci", "--scope", "runs:write", "--project", "acme/*", "--expires", "1d"
+    )
+
+
 @pytest.fixture(scope="session")
 def make_project(
-    qaboard_venv: Path, qa_api_server: LiveQaApi, tmp_path_factory: pytest.TempPathFactory
+    qaboard_venv: Path, qa_api_server: LiveQaApi, ci_token: str, tmp_path_factory: pytest.TempPathFactory
 ) -> ProjectFactory:
-    """Create a sample project (its own project id, so scenarios do not see each other's commits)."""
+    """Create a sample project (its own project id, so scenarios do not see each other's commits),
+    whose CI job exports the `acme/*` CI token as QA_TOKEN unless told otherwise."""
 
-    def make(name: str, *, inputs: Mapping[str, str], batches: Mapping[str, Sequence[str]]) -> SampleProject:
+    def make(
+        name: str,
+        *,
+        inputs: Mapping[str, str],
+        batches: Mapping[str, Sequence[str]],
+        token: str | None = ci_token,
+    ) -> SampleProject:
         root = tmp_path_factory.mktemp(name.replace("/", "-"))
         return SampleProject.create(
-            root, name=name, inputs=inputs, batches=batches, venv=qaboard_venv, server=qa_api_server
+            root,
+            name=name,
+            inputs=inputs,
+            batches=batches,
+            venv=qaboard_venv,
+            server=qa_api_server,
+            token=token,
         )
 
     return make

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import httpx
 
+from qahub_shared.auth.keys import generate_pem
+
 READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 15.0
 
@@ -39,12 +41,17 @@ class AccessLine:
         return f"{self.method} {self.path} -> {self.status}"
 
 
+ADMIN_PASSWORD = "e2e-admin-password"
+
+
 class LiveQaApi:
-    """A running qa_api process: its base URL and its log."""
+    """A running qa_api process: its base URL, its log, and the password of its first admin."""
 
     def __init__(self, url: str, log_path: Path) -> None:
         self.url = url
         self.log_path = log_path
+        self.admin_username = "admin"
+        self.admin_password = ADMIN_PASSWORD
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -102,8 +109,13 @@ def running_qa_api(database_url: str, workdir: Path) -> Iterator[LiveQaApi]:
     url = f"http://127.0.0.1:{port}"
     # Only our settings: a developer's QAHUB_* variables must not change what is under test.
     env = {key: value for key, value in os.environ.items() if not key.startswith("QAHUB_")}
+    key_file = workdir / "signing-key.pem"
+    key_file.write_text(generate_pem())
+    key_file.chmod(0o600)
     env.update(
         QAHUB_DATABASE_URL=database_url,
+        QAHUB_JWT_SIGNING_KEY_FILE=str(key_file),
+        QAHUB_ADMIN_PASSWORD=ADMIN_PASSWORD,
         QAHUB_QA_API_HOST="127.0.0.1",
         QAHUB_QA_API_PORT=str(port),
         QAHUB_LOG_JSON="true",

@@ -1,14 +1,26 @@
-"""Request dependencies shared by the routers: a database session, and the guard of every write."""
+"""Request dependencies shared by the routers: a database session, identity, and the access gates.
+
+Every route that writes takes `WriteAccess` and checks the project it writes to (`access.check(project)`):
+the caller needs a token with `runs:write` on that project. Every route that reads takes `ReadAccess`:
+with open reads (`QAHUB_OPEN_READS`, default: open in dev, closed in production) it lets everyone
+through; otherwise it needs `runs:read` on the project read, and lists show only the projects the token
+may see.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from qa_api.identity.setup import Identity
 from qa_api.outputs.known import KnownRows
+from qa_api.params import ProjectParam
+from qahub_shared.auth.dependencies import current_principal, optional_principal
+from qahub_shared.auth.principal import Principal, Scope
 
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -21,14 +33,53 @@ def _known_rows(request: Request) -> KnownRows:
     return known
 
 
-async def require_write_access() -> None:
-    """The one gate every write route passes through.
+def _identity(request: Request) -> Identity:
+    identity: Identity = request.state.identity
+    return identity
 
-    Writes are open until the identity service lands (issue "Identity and access"): it replaces this
-    body with a check of the caller's token for `runs:write` on the project, and nothing else changes.
-    """
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """What the caller of a request may do with `scope`; `principal` None: everything (open reads)."""
+
+    scope: Scope
+    principal: Principal | None
+
+    @property
+    def projects(self) -> tuple[str, ...] | None:
+        """Patterns of the projects the caller may see; None: every project."""
+        return None if self.principal is None else self.principal.projects
+
+    def check(self, project: str) -> None:
+        """403 unless the caller holds the scope on `project`."""
+        if self.principal is not None:
+            self.principal.require(self.scope, project)
+
+
+async def _write_access(principal: Annotated[Principal, Depends(current_principal)]) -> Access:
+    principal.require(Scope.RUNS_WRITE)
+    return Access(Scope.RUNS_WRITE, principal)
+
+
+async def _read_access(
+    request: Request, principal: Annotated[Principal | None, Depends(optional_principal)]
+) -> Access:
+    if request.state.settings.reads_are_open:
+        return Access(Scope.RUNS_READ, None)
+    principal = await current_principal(principal)
+    principal.require(Scope.RUNS_READ)
+    return Access(Scope.RUNS_READ, principal)
+
+
+async def _readable_project(project: ProjectParam, access: Annotated[Access, Depends(_read_access)]) -> str:
+    access.check(project)
+    return project
 
 
 SessionDep = Annotated[AsyncSession, Depends(_session)]
 KnownRowsDep = Annotated[KnownRows, Depends(_known_rows)]
-WriteAccess = Depends(require_write_access)
+IdentityDep = Annotated[Identity, Depends(_identity)]
+WriteAccess = Annotated[Access, Depends(_write_access)]
+ReadAccess = Annotated[Access, Depends(_read_access)]
+ReadableProject = Annotated[str, Depends(_readable_project)]
+"""The `project` query parameter, validated, of a project the caller may read."""

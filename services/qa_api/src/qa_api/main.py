@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,10 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from qa_api import db
 from qa_api.commits.router import router as commits_router
 from qa_api.config import Settings
+from qa_api.identity.router import router as identity_router
+from qa_api.identity.setup import Identity, build_identity, signing_keys, start_bootstrap
 from qa_api.outputs.known import KnownRows
 from qa_api.outputs.router import router as outputs_router
 from qa_api.projects.router import router as projects_router
 from qa_api.v1.router import router as v1_router
+from qahub_shared.auth.dependencies import Authenticator
 from qahub_shared.errors import ERROR_RESPONSES, install_error_handlers
 from qahub_shared.health import health_router
 from qahub_shared.http import BodySizeLimitMiddleware, RequestContextMiddleware
@@ -28,6 +32,8 @@ class State(TypedDict):
     settings: Settings
     engine: AsyncEngine
     sessions: db.SessionFactory
+    identity: Identity
+    authenticator: Authenticator
 
 
 DESCRIPTION = """
@@ -35,6 +41,11 @@ Run metadata for QA Hub: projects → commits → batches → outputs, their met
 
 * `/api/v1/...` is wire-compatible with the QA-Board backend used by the `qa` CLI (`pip install qaboard`).
 * `/api/v2/...` is the typed read API: cursor pagination, filters, aggregates computed in SQL.
+* Identity: logins, users and scoped API tokens (`/api/v2/auth`, `/api/v2/users`, `/api/v2/tokens`);
+  `/.well-known/jwks.json` publishes the keys every QA Hub service verifies tokens with.
+
+Writes need a token with `runs:write` on the project (`Authorization: Bearer <token>`; the `qa` CLI
+sends `$QA_TOKEN`). Reads need `runs:read` unless the server runs with open reads (the dev default).
 
 Every error has the same JSON envelope: `{"error": {"code", "message", "details", "request_id"}}`.
 """
@@ -45,18 +56,32 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[State]:
+        keys = await signing_keys(settings)
         engine = db.create_engine(
             settings.database_url,
             pool_size=settings.database_pool_size,
             statement_timeout_ms=settings.database_statement_timeout_ms,
         )
-        # Everything built so far lives as long as the process: keep the collector from walking it
-        # again and again (its full passes were the p99 of reads).
-        gc.collect()
-        gc.freeze()
+        sessions = db.session_factory(engine)
+        identity = build_identity(settings, keys, sessions)
+        bootstrap: asyncio.Task[None] | None = None
         try:
-            yield State(settings=settings, engine=engine, sessions=db.session_factory(engine))
+            bootstrap = await start_bootstrap(settings, sessions)
+            async with identity.revocations.running():
+                # Everything built so far lives as long as the process: keep the collector from walking
+                # it again and again (its full passes were the p99 of reads).
+                gc.collect()
+                gc.freeze()
+                yield State(
+                    settings=settings,
+                    engine=engine,
+                    sessions=sessions,
+                    identity=identity,
+                    authenticator=identity.authenticator,
+                )
         finally:
+            if bootstrap is not None:
+                bootstrap.cancel()
             await engine.dispose()
 
     app = FastAPI(
@@ -77,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await db.ping(request.state.engine)
 
     app.include_router(health_router({"database": database_ready}))
+    app.include_router(identity_router)
     app.include_router(v1_router)
     app.include_router(projects_router)
     app.include_router(commits_router)

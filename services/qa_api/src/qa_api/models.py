@@ -6,6 +6,7 @@ domain packages. JSON documents the `qa` CLI sends (configs, metrics, run data) 
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -21,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    Uuid,
     func,
     text,
 )
@@ -233,6 +235,46 @@ class Milestone(SQLModel, table=True):
     updated_at: datetime | None = Field(default=None, sa_column=_created_at())
 
 
+class User(SQLModel, table=True):
+    """A person (or a service account) who logs in with a password and owns API tokens."""
+
+    __tablename__ = "app_user"
+
+    id: int | None = Field(default=None, sa_column=_id())
+    # lower case, validated by the schema: one spelling per person
+    username: str = Field(sa_column=Column(Text, nullable=False, unique=True))
+    password_hash: str = Field(sa_column=Column(Text, nullable=False))
+    # what the user's sessions and tokens may hold at most
+    scopes: list[str] = Field(default_factory=list, sa_column=Column(ARRAY(Text), nullable=False))
+    projects: list[str] | None = Field(default=None, sa_column=Column(ARRAY(Text)))
+    created_at: datetime | None = Field(default=None, sa_column=_created_at())
+    disabled_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
+class ApiToken(SQLModel, table=True):
+    """A token issued by qa_api: its id is the JWT's `jti`. The token itself is never stored."""
+
+    __tablename__ = "api_token"
+    __table_args__ = (
+        CheckConstraint("kind IN ('session', 'api')", name="kind"),
+        Index("ix_api_token_user_id_created_at", "user_id", "created_at"),
+        # the revocation list: revoked tokens that have not expired yet
+        Index("ix_api_token_revoked", "expires_at", postgresql_where=text("revoked_at IS NOT NULL")),
+    )
+
+    id: uuid.UUID = Field(sa_column=Column(Uuid, primary_key=True))
+    user_id: int = Field(
+        sa_column=Column(BigInteger, ForeignKey("app_user.id", ondelete="CASCADE"), nullable=False)
+    )
+    name: str = Field(sa_column=Column(Text, nullable=False))
+    kind: str = Field(sa_column=Column(Text, nullable=False))
+    scopes: list[str] = Field(default_factory=list, sa_column=Column(ARRAY(Text), nullable=False))
+    projects: list[str] | None = Field(default=None, sa_column=Column(ARRAY(Text)))
+    created_at: datetime | None = Field(default=None, sa_column=_created_at())
+    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    revoked_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
 # The tables, for the repositories' Core queries (SQLModel hides `__table__` from type checkers).
 project_table: Table = Project.__table__  # type: ignore[attr-defined]
 commit_table: Table = Commit.__table__  # type: ignore[attr-defined]
@@ -242,3 +284,5 @@ batch_change_table: Table = BatchChange.__table__  # type: ignore[attr-defined]
 test_input_table: Table = TestInput.__table__  # type: ignore[attr-defined]
 output_table: Table = Output.__table__  # type: ignore[attr-defined]
 milestone_table: Table = Milestone.__table__  # type: ignore[attr-defined]
+user_table: Table = User.__table__  # type: ignore[attr-defined]
+api_token_table: Table = ApiToken.__table__  # type: ignore[attr-defined]

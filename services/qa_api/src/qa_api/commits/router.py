@@ -10,12 +10,11 @@ from fastapi import APIRouter, Path, Query
 from qa_api.commits import service
 from qa_api.commits.repository import CommitFilters
 from qa_api.commits.schemas import CommitSummary, Comparison, MetricComparison
-from qa_api.deps import SessionDep
+from qa_api.deps import ReadableProject, SessionDep
 from qa_api.params import (
     DEFAULT_LIMIT,
     Cursor,
     Limit,
-    ProjectParam,
     metric_names,
     time_and_id_cursor,
 )
@@ -44,7 +43,7 @@ async def _metrics(session: SessionDep, project: str, raw: str | None) -> list[s
 
 @router.get("/commits", summary="List a project's commits")
 async def list_commits(
-    project: ProjectParam,
+    project: ReadableProject,
     session: SessionDep,
     branch: Text = None,
     tag: Text = None,
@@ -98,7 +97,7 @@ async def list_commits(
 @router.get("/commits/{reference:path}", summary="Get a commit")
 async def get_commit(
     reference: Annotated[str, Path(max_length=255, description="A sha (or prefix), branch or tag.")],
-    project: ProjectParam,
+    project: ReadableProject,
     session: SessionDep,
     batch: Text = None,
     metrics: MetricsParam = None,
@@ -116,7 +115,7 @@ async def get_commit(
 
 @router.get("/compare", summary="Compare a commit to a reference")
 async def compare(
-    project: ProjectParam,
+    project: ReadableProject,
     session: SessionDep,
     commit: Annotated[str, Query(max_length=255, description="A sha (or prefix), branch or tag.")],
     reference: Annotated[

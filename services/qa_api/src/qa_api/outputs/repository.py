@@ -246,3 +246,19 @@ async def replace_best_outputs(
         .where(O.batch_id == best_batch_id)
         .values(batch_id=parent_batch_id, updated_at=func.now())
     )
+
+
+async def project_of_output(session: AsyncSession, output_id: int) -> str | None:
+    query = (
+        select(C.project_id)
+        .select_from(
+            output_table.join(batch_table, B.id == O.batch_id).join(commit_table, C.id == B.commit_id)
+        )
+        .where(O.id == output_id)
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def project_of_batch(session: AsyncSession, batch_id: int) -> str | None:
+    query = select(C.project_id).select_from(batch_table.join(commit_table, C.id == B.commit_id))
+    return (await session.execute(query.where(B.id == batch_id))).scalar_one_or_none()

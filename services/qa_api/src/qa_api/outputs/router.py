@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from qa_api.deps import SessionDep
+from qa_api.deps import ReadAccess, SessionDep
 from qa_api.models import OutputStatus
 from qa_api.outputs import service
 from qa_api.outputs.schemas import OutputPublic
@@ -21,11 +21,14 @@ Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
 @router.get("/batches/{batch_id}/outputs", summary="List a batch's outputs")
 async def list_outputs(
     batch_id: Id,
+    access: ReadAccess,
     session: SessionDep,
     status: Annotated[OutputStatus | None, Query(description="Only outputs in this status.")] = None,
     cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> Page[OutputPublic]:
+    if access.principal is not None:
+        access.check(await service.project_of_batch(session, batch_id))
     found = await service.page_of_outputs(
         session, batch_id, after=id_cursor(cursor), limit=limit + 1, status=status
     )
@@ -35,5 +38,7 @@ async def list_outputs(
 
 
 @router.get("/outputs/{output_id}", summary="Get an output")
-async def get_output(output_id: Id, session: SessionDep) -> OutputPublic:
+async def get_output(output_id: Id, access: ReadAccess, session: SessionDep) -> OutputPublic:
+    if access.principal is not None:
+        access.check(await service.project_of_output(session, output_id))
     return OutputPublic.of(await service.get_output(session, output_id))

@@ -204,3 +204,20 @@ async def page_of_outputs(
     if await commits_repository.get_batch_by_id(session, batch_id) is None:
         raise NotFound(f"No batch {batch_id}.")
     return await repository.page_of_outputs(session, batch_id, after=after, limit=limit, status=status)
+
+
+async def project_of_output(session: AsyncSession, output_id: int) -> str:
+    """The project an output belongs to (what access to it is decided on)."""
+    async with session.begin():
+        project = await repository.project_of_output(session, output_id)
+    if project is None:
+        raise NotFound(f"No output {output_id}.")
+    return project
+
+
+async def project_of_batch(session: AsyncSession, batch_id: int) -> str:
+    async with session.begin():
+        project = await repository.project_of_batch(session, batch_id)
+    if project is None:
+        raise NotFound(f"No batch {batch_id}.")
+    return project

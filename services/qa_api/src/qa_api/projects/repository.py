@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, literal, or_, select
+from sqlalchemy import ColumnElement, delete, false, func, literal, or_, select, true
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -88,15 +89,33 @@ def _activity_query() -> Any:
     ).outerjoin(stats, stats.c.project_id == P.id)
 
 
+def _visible(patterns: Sequence[str]) -> ColumnElement[bool]:
+    """SQL for "the project id matches one of these patterns" (`*`, `group/repo`, `group/*`)."""
+    if "*" in patterns:
+        return true()
+    matches = [
+        P.id.startswith(pattern[:-1], autoescape=True) if pattern.endswith("/*") else P.id == pattern
+        for pattern in patterns
+    ]
+    return or_(*matches) if matches else false()
+
+
 async def list_projects(
-    session: AsyncSession, *, after: str | None, limit: int, prefix: str | None = None
+    session: AsyncSession,
+    *,
+    after: str | None,
+    limit: int,
+    prefix: str | None = None,
+    visible: Sequence[str] | None = None,
 ) -> list[ProjectActivity]:
-    """Projects in id order, keyset-paginated after the id `after`."""
+    """Projects in id order, keyset-paginated after the id `after`; only `visible` ones when given."""
     query = _activity_query().order_by(P.id).limit(limit)
     if after is not None:
         query = query.where(P.id > after)
     if prefix:
         query = query.where(P.id.startswith(prefix, autoescape=True))
+    if visible is not None:
+        query = query.where(_visible(visible))
     rows = await session.execute(query)
     return [ProjectActivity(*row) for row in rows]
 

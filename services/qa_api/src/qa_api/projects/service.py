@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,14 +34,20 @@ async def reference_branch(session: AsyncSession, project_id: str) -> str:
     return branch
 
 
-async def all_projects(session: AsyncSession) -> list[ProjectActivity]:
-    return await repository.list_projects(session, after=None, limit=V1_PROJECT_LIST_CAP)
+async def all_projects(session: AsyncSession, *, visible: Sequence[str] | None) -> list[ProjectActivity]:
+    """Every project (up to a cap); only those matching the `visible` patterns when given."""
+    return await repository.list_projects(session, after=None, limit=V1_PROJECT_LIST_CAP, visible=visible)
 
 
 async def page_of_projects(
-    session: AsyncSession, *, after: str | None, limit: int, prefix: str | None
+    session: AsyncSession,
+    *,
+    after: str | None,
+    limit: int,
+    prefix: str | None,
+    visible: Sequence[str] | None,
 ) -> list[ProjectActivity]:
-    return await repository.list_projects(session, after=after, limit=limit, prefix=prefix)
+    return await repository.list_projects(session, after=after, limit=limit, prefix=prefix, visible=visible)
 
 
 async def milestones(session: AsyncSession, project_id: str) -> dict[str, dict[str, Any]]:

@@ -1,7 +1,7 @@
 """`/api/v1`: QA-Board's API, as the `qa` CLI (`pip install qaboard`) and QA-Board scripts call it.
 
-Every path answers with and without its trailing slash, as the CLI sends both. Writes pass through the
-one write guard (`WriteAccess`).
+Every path answers with and without its trailing slash, as the CLI sends both. Writes need `runs:write`
+on their project (`WriteAccess`), reads `runs:read` unless reads are open (`ReadAccess`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from fastapi.types import DecoratedCallable
 from qa_api.commits import service as commits
 from qa_api.commits.repository import CommitFilters
 from qa_api.commits.service import BatchReport, CommitSeen
-from qa_api.deps import KnownRowsDep, SessionDep, WriteAccess
+from qa_api.deps import Access, KnownRowsDep, ReadAccess, SessionDep, WriteAccess
 from qa_api.outputs import service as outputs
 from qa_api.outputs.service import OutputChanges, RunReport, status_of
 from qa_api.params import ProjectParam, metric_names
@@ -63,15 +63,16 @@ def _seen(body: schemas.CommitEnvelope) -> CommitSeen:
     )
 
 
-@_route("POST", "/output/", response_model=schemas.V1Output, dependencies=[WriteAccess])
+@_route("POST", "/output/", response_model=schemas.V1Output)
 async def report_output(
-    body: schemas.OutputReport, session: SessionDep, known: KnownRowsDep
+    body: schemas.OutputReport, access: WriteAccess, session: SessionDep, known: KnownRowsDep
 ) -> dict[str, Any]:
     """Create or update a run: queued (`qa batch`), running (`qa run` starts), finished (ends).
 
     The same run (commit, batch label, test input, platform, configurations, extra parameters) is
     always the same output: reporting it again updates it in place.
     """
+    access.check(body.project)
     assert body.test_input_path is not None
     is_pending = body.is_running or body.is_pending
     # A run that ends replaces its previous results, even with none (the CLI's fix-up of killed runs).
@@ -100,16 +101,23 @@ async def report_output(
     return serialize.output(await outputs.record_run(session, _seen(body), report, known))
 
 
+async def _check_output(access: Access, session: SessionDep, output_id: int) -> None:
+    if access.principal is not None:
+        access.check(await outputs.project_of_output(session, output_id))
+
+
 @_route("GET", "/output/{output_id}/", response_model=schemas.V1Output)
-async def get_output(output_id: OutputId, session: SessionDep) -> dict[str, Any]:
+async def get_output(output_id: OutputId, access: ReadAccess, session: SessionDep) -> dict[str, Any]:
+    await _check_output(access, session, output_id)
     return serialize.output(await outputs.get_output(session, output_id))
 
 
-@_route("PUT", "/output/{output_id}/", response_model=schemas.V1Output, dependencies=[WriteAccess])
+@_route("PUT", "/output/{output_id}/", response_model=schemas.V1Output)
 async def update_output(
-    output_id: OutputId, body: schemas.OutputUpdate, session: SessionDep
+    output_id: OutputId, body: schemas.OutputUpdate, access: WriteAccess, session: SessionDep
 ) -> dict[str, Any]:
     """Set status flags; merge `metrics` and `data` into the stored ones."""
+    await _check_output(access, session, output_id)
     data = body.data
     if body.batch is not None:
         data = {**(data or {}), "batch": body.batch}
@@ -123,16 +131,18 @@ async def update_output(
     return serialize.output(await outputs.update_output(session, output_id, changes))
 
 
-@_route("DELETE", "/output/{output_id}/", response_model=schemas.Status, dependencies=[WriteAccess])
-async def delete_output(output_id: OutputId, session: SessionDep) -> schemas.Status:
+@_route("DELETE", "/output/{output_id}/", response_model=schemas.Status)
+async def delete_output(output_id: OutputId, access: WriteAccess, session: SessionDep) -> schemas.Status:
     """Forget a run that is not queued or running (409 if it is). Files on disk are left alone."""
+    await _check_output(access, session, output_id)
     await outputs.delete_output(session, output_id)
     return schemas.Status()
 
 
-@_route("POST", "/batch/", response_model=schemas.Status, dependencies=[WriteAccess])
-async def report_batch(body: schemas.BatchReport, session: SessionDep) -> schemas.Status:
+@_route("POST", "/batch/", response_model=schemas.Status)
+async def report_batch(body: schemas.BatchReport, access: WriteAccess, session: SessionDep) -> schemas.Status:
     """`qa batch` registers its command; `qa optimize` reports each iteration."""
+    access.check(body.project)
     report = BatchReport(
         label=body.batch_label,
         batch_dir=body.batch_dir or body.prefix_output_dir,
@@ -144,9 +154,12 @@ async def report_batch(body: schemas.BatchReport, session: SessionDep) -> schema
     return schemas.Status(id=batch.id)
 
 
-@_route("POST", "/commit/", response_model=schemas.Status, dependencies=[WriteAccess])
-async def report_commit(body: schemas.CommitReport, session: SessionDep) -> schemas.Status:
+@_route("POST", "/commit/", response_model=schemas.Status)
+async def report_commit(
+    body: schemas.CommitReport, access: WriteAccess, session: SessionDep
+) -> schemas.Status:
     """`qa save-artifacts` saved the commit's artifacts."""
+    access.check(body.project)
     await commits.record_commit(session, _seen(body), data=body.data or {})
     return schemas.Status()
 
@@ -154,6 +167,7 @@ async def report_commit(body: schemas.CommitReport, session: SessionDep) -> sche
 @_route("GET", "/commit/", response_model=schemas.V1Commit)
 async def reference_commit(
     project: ProjectParam,
+    access: ReadAccess,
     session: SessionDep,
     branch: Annotated[
         str | None,
@@ -163,6 +177,7 @@ async def reference_commit(
     metrics: MetricsParam = None,
 ) -> dict[str, Any]:
     """The latest commit on a branch with finished results: how the CLI finds its reference."""
+    access.check(project)
     if branch is None:
         branch = await projects.reference_branch(session, project)
     commit = await commits.reference_commit(session, project, branch, batch)
@@ -173,11 +188,13 @@ async def reference_commit(
 async def get_commit(
     reference: Annotated[str, Path(description="A sha (or its prefix), a branch or a tag.")],
     project: ProjectParam,
+    access: ReadAccess,
     session: SessionDep,
     batch: BatchParam = None,
     metrics: MetricsParam = None,
 ) -> dict[str, Any]:
     """A commit, its batches (or only `batch`) with their outputs and aggregated metrics."""
+    access.check(project)
     reference = reference.strip("/")
     if not reference or len(reference) > 255:
         raise InvalidInput("commit: give a sha, a branch or a tag (at most 255 characters)")
@@ -199,15 +216,16 @@ async def _commit_response(
 
 
 @router.get("/projects", response_model=dict[str, schemas.V1ProjectSummary])
-async def list_projects(session: SessionDep) -> dict[str, Any]:
-    """Every project with commits, by id: QA-Board's project list."""
-    listing = await projects.all_projects(session)
+async def list_projects(access: ReadAccess, session: SessionDep) -> dict[str, Any]:
+    """Every project with commits, by id: QA-Board's project list (the ones the token may see)."""
+    listing = await projects.all_projects(session, visible=access.projects)
     return {item.project.id: serialize.project_summary(item) for item in listing if item.total_commits}
 
 
 @_route("GET", "/project", response_model=dict[str, Any])
-async def get_project(project: ProjectParam, session: SessionDep) -> dict[str, Any]:
+async def get_project(project: ProjectParam, access: ReadAccess, session: SessionDep) -> dict[str, Any]:
     """A project's data as QA-Board returns it: its config, metric definitions and milestones."""
+    access.check(project)
     entity = await projects.get_project(session, project)
     return {
         "qatools_config": entity.config,
@@ -217,8 +235,9 @@ async def get_project(project: ProjectParam, session: SessionDep) -> dict[str, A
 
 
 @_route("GET", "/project/branches", response_model=list[str])
-async def list_branches(project: ProjectParam, session: SessionDep) -> list[str]:
+async def list_branches(project: ProjectParam, access: ReadAccess, session: SessionDep) -> list[str]:
     """Every branch a commit of the project was seen on."""
+    access.check(project)
     return await commits.branches(session, project)
 
 
@@ -227,6 +246,7 @@ async def list_branches(project: ProjectParam, session: SessionDep) -> list[str]
 @router.get("/commits/{branch:path}", response_model=list[schemas.V1Commit])
 async def list_commits(
     project: ProjectParam,
+    access: ReadAccess,
     session: SessionDep,
     response: Response,
     branch: str | None = None,
@@ -237,6 +257,7 @@ async def list_commits(
     with_outputs: bool = False,
 ) -> list[dict[str, Any]]:
     """Newest commits first (`X-Has-More` tells whether there are more); see `/api/v2/commits`."""
+    access.check(project)
     filters = CommitFilters(branch=branch or None, committer=committer, batch_label=batch)
     found = await commits.list_commits(session, project, filters, after=None, limit=limit + 1)
     response.headers["X-Has-More"] = "true" if len(found) > limit else "false"
@@ -251,8 +272,9 @@ async def list_commits(
 
 
 @_route("GET", "/project/milestones", response_model=dict[str, dict[str, Any]])
-async def list_milestones(project: ProjectParam, session: SessionDep) -> dict[str, Any]:
+async def list_milestones(project: ProjectParam, access: ReadAccess, session: SessionDep) -> dict[str, Any]:
     """The project's shared milestones, by key."""
+    access.check(project)
     await projects.get_project(session, project)
     return await projects.milestones(session, project)
 
@@ -261,10 +283,12 @@ async def list_milestones(project: ProjectParam, session: SessionDep) -> dict[st
     "POST",
     "/project/milestones",
     response_model=dict[str, dict[str, Any]],
-    dependencies=[WriteAccess],
 )
-async def save_milestone(body: schemas.MilestoneUpdate, session: SessionDep) -> dict[str, Any]:
+async def save_milestone(
+    body: schemas.MilestoneUpdate, access: WriteAccess, session: SessionDep
+) -> dict[str, Any]:
     """Save a milestone under `key` (or remove it with `delete: true`); returns all milestones."""
+    access.check(body.project)
     if not body.delete and body.milestone is None:
         raise InvalidInput("milestone: required unless delete is true")
     return await projects.save_milestone(
@@ -276,12 +300,13 @@ async def save_milestone(body: schemas.MilestoneUpdate, session: SessionDep) -> 
     "DELETE",
     "/project/milestones",
     response_model=dict[str, dict[str, Any]],
-    dependencies=[WriteAccess],
 )
 async def delete_milestone(
     project: ProjectParam,
     key: Annotated[str, Query(min_length=1, max_length=255)],
+    access: WriteAccess,
     session: SessionDep,
 ) -> dict[str, Any]:
     """Remove the milestone `key`; returns the remaining milestones."""
+    access.check(project)
     return await projects.save_milestone(session, project, key, None)

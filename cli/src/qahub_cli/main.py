@@ -1,0 +1,291 @@
+"""`qahub`: log in, and manage users and API tokens of a QA Hub server.
+
+\b
+    qahub login --username ada --password ...      store a session token for the next commands
+    qahub token create --name ci --scope runs:write --project 'group/*' --expires 90d
+                                                   print a new API token (only the token) on stdout
+    qahub token list | qahub token revoke ID
+    qahub user create NAME | qahub user list | qahub user disable NAME      (admins)
+
+The server is `$QAHUB_API_URL` (default http://127.0.0.1:5151). The token sent is `$QAHUB_TOKEN` when set,
+else the one `qahub login` stored for that server. Errors go to stderr, with exit status 1.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from dataclasses import dataclass
+from typing import Annotated, Any, NoReturn
+
+import httpx
+import typer
+
+from qahub_cli import credentials
+
+DEFAULT_API_URL = "http://127.0.0.1:5151"
+TIMEOUT_S = 30.0
+
+app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, rich_markup_mode=None)
+users = typer.Typer(help="Users (admins only).", no_args_is_help=True)
+tokens = typer.Typer(help="API tokens: for CI jobs and scripts.", no_args_is_help=True)
+app.add_typer(users, name="user")
+app.add_typer(tokens, name="token")
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    token_override: str | None
+
+    def token(self) -> str | None:
+        return self.token_override or credentials.stored_token(self.url)
+
+    def request(self, method: str, path: str, *, auth: bool = True, **kwargs: Any) -> Any:
+        headers = {}
+        if auth:
+            token = self.token()
+            if token is None:
+                fail(f"not logged in to {self.url}: run `qahub login` or set QAHUB_TOKEN")
+            headers["Authorization"] = f"Bearer {token}"
+        try:
+            with httpx.Client(base_url=self.url, timeout=TIMEOUT_S) as client:
+                response = client.request(method, path, headers=headers, **kwargs)
+        except httpx.HTTPError as error:
+            fail(f"cannot reach {self.url}: {error}")
+        if response.is_error:
+            fail(f"{_error_message(response)} (HTTP {response.status_code})")
+        return response.json() if response.content else None
+
+
+def _error_message(response: httpx.Response) -> str:
+    try:
+        error = response.json()["error"]
+        message = str(error["message"])
+        details = [f"{'.'.join(map(str, d.get('loc', [])))}: {d.get('message')}" for d in error["details"]]
+    except (ValueError, KeyError, TypeError):
+        return response.text.strip()[:500] or response.reason_phrase
+    return "\n".join([message, *details[1:]]) if details else message
+
+
+def fail(message: str) -> NoReturn:
+    typer.echo(f"qahub: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def say(message: str) -> None:
+    """Tell the person at the terminal (stderr: stdout is for what scripts capture)."""
+    typer.echo(message, err=True)
+
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([mhdw]?)$")
+_DAYS_PER_UNIT = {"m": 1 / 1440, "h": 1 / 24, "d": 1.0, "w": 7.0, "": 1.0}
+
+
+def parse_expiry(text: str) -> float:
+    """`90d`, `12h`, `30m`, `2w` or a bare number of days → days."""
+    match = _DURATION.match(text.strip().lower())
+    if not match or float(match.group(1)) <= 0:
+        raise typer.BadParameter("a positive duration such as 90d, 12h, 30m or 2w")
+    return float(match.group(1)) * _DAYS_PER_UNIT[match.group(2)]
+
+
+def server(ctx: typer.Context) -> Server:
+    found: Server = ctx.obj
+    return found
+
+
+def print_rows(rows: list[dict[str, Any]], columns: list[str], as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    cells = [[_cell(row.get(column)) for column in columns] for row in rows]
+    widths = [max([len(column), *(len(line[i]) for line in cells)]) for i, column in enumerate(columns)]
+    for line in [columns, *cells]:
+        typer.echo("  ".join(value.ljust(width) for value, width in zip(line, widths, strict=True)).rstrip())
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list):
+        return ",".join(map(str, value)) or "-"
+    return str(value)
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    api_url: Annotated[
+        str, typer.Option(envvar="QAHUB_API_URL", help="The qa_api server.", show_default=True)
+    ] = DEFAULT_API_URL,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="QAHUB_TOKEN",
+            help="Token to send (default: the one `qahub login` stored).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    ctx.obj = Server(url=api_url.rstrip("/"), token_override=token or None)
+
+
+@app.command()
+def login(
+    ctx: typer.Context,
+    username: Annotated[str, typer.Option(prompt=True, help="Your username.")],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, help="Your password.")],
+) -> None:
+    """Log in and store the session token for the next commands (one per server)."""
+    target = server(ctx)
+    issued = target.request(
+        "POST", "/api/v2/auth/login", auth=False, json={"username": username, "password": password}
+    )
+    path = credentials.store_token(
+        target.url, username=username, token=issued["access_token"], expires_at=issued["expires_at"]
+    )
+    say(f"Logged in to {target.url} as {username} until {issued['expires_at']} (token in {path}).")
+
+
+@app.command()
+def logout(ctx: typer.Context) -> None:
+    """Revoke the stored session token and forget it."""
+    target = server(ctx)
+    if credentials.stored_token(target.url) is None:
+        say(f"Not logged in to {target.url}.")
+        return
+    try:
+        Server(target.url, None).request("POST", "/api/v2/auth/logout")
+    finally:
+        credentials.forget_token(target.url)
+    say(f"Logged out of {target.url}.")
+
+
+@app.command()
+def whoami(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Who the token sent belongs to, and what it may do."""
+    me = server(ctx).request("GET", "/api/v2/auth/whoami")
+    if as_json:
+        typer.echo(json.dumps(me, indent=2))
+        return
+    projects = ", ".join(me["projects"]) if me["projects"] else "every project"
+    typer.echo(f"{me['username']} ({me['kind']} token {me['token_id']})")
+    typer.echo(f"scopes:   {' '.join(me['scopes'])}")
+    typer.echo(f"projects: {projects}")
+    typer.echo(f"expires:  {me['expires_at']}")
+
+
+ScopeOption = Annotated[
+    list[str],
+    typer.Option("--scope", help="runs:read, runs:write, metrics:write or admin (repeat for several)."),
+]
+ProjectOption = Annotated[
+    list[str] | None,
+    typer.Option("--project", help="Restrict to a project ('group/repo') or prefix ('group/*'); repeatable."),
+]
+
+
+@tokens.command("create")
+def token_create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Option(help="What the token is for, e.g. 'ci'.")],
+    scope: ScopeOption,
+    project: ProjectOption = None,
+    expires: Annotated[
+        str | None, typer.Option(help="Lifetime: 90d, 12h, 30m, 2w (default: the server's, 90 days).")
+    ] = None,
+    owner: Annotated[str | None, typer.Option(help="Admins: create it for this user.")] = None,
+) -> None:
+    """Create an API token and print it (only it) on stdout. It is shown this once."""
+    body: dict[str, Any] = {"name": name, "scopes": scope, "projects": project or None}
+    if expires is not None:
+        body["expires_in_days"] = parse_expiry(expires)
+    if owner is not None:
+        body["owner"] = owner
+    issued = server(ctx).request("POST", "/api/v2/tokens", json=body)
+    where = ", ".join(issued["projects"]) if issued["projects"] else "every project"
+    scopes = " ".join(issued["scopes"])
+    say(f"Token {issued['token_id']} ({scopes} on {where}) expires {issued['expires_at']}.")
+    typer.echo(issued["access_token"])
+
+
+@tokens.command("list")
+def token_list(
+    ctx: typer.Context,
+    everyone: Annotated[bool, typer.Option("--all", help="Admins: every user's tokens.")] = False,
+    owner: Annotated[str | None, typer.Option(help="Admins: this user's tokens.")] = None,
+    include_inactive: Annotated[bool, typer.Option(help="Also revoked and expired tokens.")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """API tokens (never their secret), newest first."""
+    params: dict[str, Any] = {"everyone": everyone, "include_inactive": include_inactive, "limit": 200}
+    if owner:
+        params["owner"] = owner
+    rows: list[dict[str, Any]] = []
+    while True:
+        page = server(ctx).request("GET", "/api/v2/tokens", params=params)
+        rows.extend(page["items"])
+        if not page.get("next_cursor"):
+            break
+        params["cursor"] = page["next_cursor"]
+    print_rows(rows, ["id", "name", "owner", "scopes", "projects", "expires_at", "active"], as_json)
+
+
+@tokens.command("revoke")
+def token_revoke(
+    ctx: typer.Context, token_id: Annotated[str, typer.Argument(help="The token's id.")]
+) -> None:
+    """Revoke a token (yours, or anyone's for admins)."""
+    revoked = server(ctx).request("DELETE", f"/api/v2/tokens/{token_id}")
+    say(f"Revoked token {revoked['id']} ({revoked['name']} of {revoked['owner']}).")
+
+
+@users.command("create")
+def user_create(
+    ctx: typer.Context,
+    username: Annotated[str, typer.Argument(help="Lower case letters, digits, '.', '_', '-'.")],
+    password: Annotated[
+        str,
+        typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, help="At least 10 characters."),
+    ],
+    admin: Annotated[bool, typer.Option(help="Every scope on every project.")] = False,
+    scope: Annotated[
+        list[str] | None, typer.Option("--scope", help="Default: runs:read runs:write metrics:write.")
+    ] = None,
+    project: ProjectOption = None,
+) -> None:
+    """Create a user."""
+    body: dict[str, Any] = {"username": username, "password": password, "admin": admin}
+    if scope:
+        body["scopes"] = scope
+    if project:
+        body["projects"] = project
+    created = server(ctx).request("POST", "/api/v2/users", json=body)
+    say(f"Created user {created['username']} ({' '.join(created['scopes'])}).")
+
+
+@users.command("list")
+def user_list(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Every user."""
+    params: dict[str, Any] = {"limit": 200}
+    rows: list[dict[str, Any]] = []
+    while True:
+        page = server(ctx).request("GET", "/api/v2/users", params=params)
+        rows.extend(page["items"])
+        if not page.get("next_cursor"):
+            break
+        params["cursor"] = page["next_cursor"]
+    print_rows(rows, ["username", "admin", "scopes", "projects", "created_at", "disabled_at"], as_json)
+
+
+@users.command("disable")
+def user_disable(ctx: typer.Context, username: Annotated[str, typer.Argument()]) -> None:
+    """Disable a user: no more logins, and every token they own is revoked."""
+    disabled = server(ctx).request("DELETE", f"/api/v2/users/{username}")
+    say(f"Disabled user {disabled['username']}; their tokens are revoked.")
+
+
+if __name__ == "__main__":
+    sys.exit(app())
