@@ -1,4 +1,8 @@
-"""Request dependencies shared by the routers: a database session, and the guard of every write."""
+"""Request dependencies shared by the routers: the database, and the guard of every write.
+
+All are `async def`: FastAPI runs a plain `def` dependency in a worker thread, a handoff that cost the
+write path of runs more than the dependency itself.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from qa_api.db import Database
 from qa_api.outputs.known import KnownRows
 
 
@@ -16,7 +21,12 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def _known_rows(request: Request) -> KnownRows:
+async def _database(request: Request) -> Database:
+    database: Database = request.state.database
+    return database
+
+
+async def _known_rows(request: Request) -> KnownRows:
     known: KnownRows = request.app.state.known_rows
     return known
 
@@ -30,5 +40,6 @@ async def require_write_access() -> None:
 
 
 SessionDep = Annotated[AsyncSession, Depends(_session)]
+DatabaseDep = Annotated[Database, Depends(_database)]
 KnownRowsDep = Annotated[KnownRows, Depends(_known_rows)]
 WriteAccess = Depends(require_write_access)

@@ -28,6 +28,7 @@ class State(TypedDict):
     settings: Settings
     engine: AsyncEngine
     sessions: db.SessionFactory
+    database: db.Database
 
 
 DESCRIPTION = """
@@ -55,7 +56,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gc.collect()
         gc.freeze()
         try:
-            yield State(settings=settings, engine=engine, sessions=db.session_factory(engine))
+            sessions = db.session_factory(engine)
+            yield State(
+                settings=settings,
+                engine=engine,
+                sessions=sessions,
+                database=db.Database(engine=engine, sessions=sessions),
+            )
         finally:
             await engine.dispose()
 

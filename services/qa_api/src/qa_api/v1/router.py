@@ -15,7 +15,7 @@ from fastapi.types import DecoratedCallable
 from qa_api.commits import service as commits
 from qa_api.commits.repository import CommitFilters
 from qa_api.commits.service import BatchReport, CommitSeen
-from qa_api.deps import KnownRowsDep, SessionDep, WriteAccess
+from qa_api.deps import DatabaseDep, KnownRowsDep, SessionDep, WriteAccess
 from qa_api.outputs import service as outputs
 from qa_api.outputs.service import OutputChanges, RunReport, status_of
 from qa_api.params import ProjectParam, metric_names
@@ -65,7 +65,7 @@ def _seen(body: schemas.CommitEnvelope) -> CommitSeen:
 
 @_route("POST", "/output/", response_model=schemas.V1Output, dependencies=[WriteAccess])
 async def report_output(
-    body: schemas.OutputReport, session: SessionDep, known: KnownRowsDep
+    body: schemas.OutputReport, database: DatabaseDep, known: KnownRowsDep
 ) -> dict[str, Any]:
     """Create or update a run: queued (`qa batch`), running (`qa run` starts), finished (ends).
 
@@ -97,7 +97,7 @@ async def report_output(
         output_dir=body.output_directory,
         job_type=body.job_type,
     )
-    return serialize.output(await outputs.record_run(session, _seen(body), report, known))
+    return serialize.output(await outputs.record_run(database, _seen(body), report, known))
 
 
 @_route("GET", "/output/{output_id}/", response_model=schemas.V1Output)
