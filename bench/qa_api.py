@@ -3,9 +3,16 @@
 Run with `make bench` (`uv run python bench/qa_api.py`; `--help` for a smaller scale). Everything runs
 on this machine against real servers: a PostgreSQL server (`tests.servers.postgres_server`), fresh
 databases migrated with alembic and dropped at the end, and qa_api started as operators start it
-(`python -m qa_api`, one uvicorn worker, its own process). The load generator is one
-`httpx.AsyncClient` with keep-alive connections sized for the concurrency; it talks to 127.0.0.1 only,
-and every series is bounded in count and in time.
+(`python -m qa_api`, one uvicorn worker, its own process). Every series is bounded in count and in
+time, and talks to 127.0.0.1 only.
+
+The load generators run on uvloop (as the server does). The ingest's is `LoadClient`: a minimal
+HTTP/1.1 client on asyncio's transport API, one keep-alive connection per concurrent client. It sends
+byte for byte the request httpx sends (request line, the same headers, the same JSON body) and times
+each request from its first byte sent to the last byte of its response (framed by Content-Length),
+which must be a 200. httpx spent 1.8-2.6 ms of CPU per request on this 2-core machine, which capped
+the series at 126-187 outputs/s whatever the server did; `LoadClient` spends about 0.1 ms. The read
+series (one request at a time) use one `httpx.AsyncClient`.
 
 Figures, and the limit each one is compared to (`ratio` = value / limit):
 
@@ -13,7 +20,9 @@ ingest
     The CLI's lifecycle of a run, exactly as it posts it to `POST /api/v1/output/`: queued (`qa
     batch`), running, finished with metrics (bodies from `tests/qa_api/builders.py`). 10,000 outputs
     over 20 commits (500 test inputs each), 16 concurrent clients, each posting one output's three
-    reports in order. Figures: outputs/s (whole lifecycles / wall time) and p50/p99 of a request.
+    reports in order. Every request carries `Authorization: Bearer <token>`, as the CLI sends
+    `$QA_TOKEN`: a `runs:write` token on `bench/*`, created through qa_api's API when the server
+    starts. Figures: outputs/s (whole lifecycles / wall time) and p50/p99 of a request.
     Limit: the same rows written straight into PostgreSQL through asyncpg in a separate fresh
     database, 16 connections, the same three writes per output as plain SQL (INSERT queued, UPDATE
     running, UPDATE finished with metrics), each its own transaction; the commit, ref, batch and test
@@ -55,9 +64,12 @@ import math
 import os
 import platform
 import random
+import secrets
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -65,10 +77,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from hashlib import sha1
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import httpx
+import uvloop
 
 ROOT = Path(__file__).resolve().parents[1]
 # Run as a script, bench/ is sys.path[0]: this file would shadow the qa_api package, and the repo root
@@ -78,13 +91,13 @@ if sys.path and Path(sys.path[0]).resolve() == ROOT / "bench":
 
 from qa_api.commits.repository import COUNTS_SQL, METRICS_SQL  # noqa: E402
 from qa_api.outputs.service import run_key  # noqa: E402
+from qahub_shared.auth.keys import generate_pem  # noqa: E402
 from tests.qa_api.builders import METRIC_DEFINITIONS, STORAGE, output_report  # noqa: E402
 from tests.servers import fresh_database, migrate, postgres_server  # noqa: E402
 
 INGEST_PROJECT = "bench/ingest"
 READS_PROJECT = "bench/reads"
 DATABASE = "/data/images"  # the builders' input database
-JSON_HEADERS = {"content-type": "application/json"}
 PAGE_SIZE = 50
 LATER_PAGES = (2, 5, 10, 20)
 
@@ -140,9 +153,10 @@ class CpuUse:
     """CPU seconds spent during a series, by who spent them (NaN: not measurable here)."""
 
     server_s: float  # the qa_api process
-    database_s: float  # the PostgreSQL backends connected to the series' database
+    database_s: float  # the PostgreSQL backends of the series' database, those that ended included
     client_s: float  # this process: the load generator (or the asyncpg driver for plain SQL)
     machine_s: float  # every CPU of the machine
+    sessions: int = 0  # database sessions opened during the series (connections to PostgreSQL)
 
     @property
     def other_s(self) -> float:
@@ -151,13 +165,28 @@ class CpuUse:
         return self.machine_s - self.client_s - sum(known)
 
 
+def _proc_stat(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (state is [0]); None when unreadable."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
 def process_cpu_s(pid: int) -> float:
     """User + system CPU seconds of a process (Linux /proc; NaN elsewhere, or when it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
+    fields = _proc_stat(pid)
+    if fields is None:
         return math.nan
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def reaped_children_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of the children a process has reaped (Linux /proc; NaN elsewhere)."""
+    fields = _proc_stat(pid)
+    if fields is None:
+        return math.nan
+    return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
 
 
 def machine_cpu_s() -> float:
@@ -170,23 +199,44 @@ def machine_cpu_s() -> float:
     return (sum(ticks) - idle) / os.sysconf("SC_CLK_TCK")
 
 
-async def backend_pids(database_url: str) -> list[int]:
-    """Pids of the PostgreSQL backends serving `database_url`'s database, but the one asking."""
+@dataclass(frozen=True)
+class Backends:
+    """The PostgreSQL backends serving a database, but the one asking, and their server's postmaster."""
+
+    pids: list[int]
+    postmaster_pid: int | None  # None when PostgreSQL does not run on this machine
+    sessions: int  # sessions ever opened on the database (pg_stat_database)
+
+
+async def backends(database_url: str) -> Backends:
     connection = await asyncpg.connect(database_url)
     try:
         rows = await connection.fetch(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
+        sessions = await connection.fetchval(
+            "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
+        )
+        own = _proc_stat(await connection.fetchval("SELECT pg_backend_pid()"))
     finally:
         await connection.close()
-    return [int(row["pid"]) for row in rows]
+    return Backends(
+        pids=[int(row["pid"]) for row in rows],
+        postmaster_pid=int(own[1]) if own is not None else None,
+        sessions=int(sessions or 0),
+    )
 
 
 class CpuMeter:
     """Measures a `CpuUse` between `start()` and `stop()`.
 
-    PostgreSQL's share is read from /proc for the backends connected to the database at either end,
-    so it is only known when PostgreSQL runs on this machine (the local server, or the throwaway one).
+    PostgreSQL's share is read from /proc, so it is only known when PostgreSQL runs on this machine
+    (the local server, or the throwaway one). It is the CPU of the backends connected to the database
+    at either end, plus that of the backends that ended in between: the postmaster reaps them, and
+    their CPU joins its children's. A pool that closes and reopens connections during the series has
+    its backends come and go; counting only the live ones at the end missed them (the API ingest read
+    0.00). The reaped share also holds this meter's own short connections and any autovacuum worker
+    that ended in the window, both small next to a series.
     """
 
     def __init__(self, database_url: str, server_pid: int | None = None) -> None:
@@ -195,7 +245,12 @@ class CpuMeter:
         self.backends: dict[int, float] = {}
 
     async def start(self) -> CpuMeter:
-        self.backends = {pid: process_cpu_s(pid) for pid in await backend_pids(self.database_url)}
+        found = await backends(self.database_url)
+        self.backends = {pid: process_cpu_s(pid) for pid in found.pids}
+        self.postmaster_pid, self.sessions = found.postmaster_pid, found.sessions
+        self.reaped = (
+            math.nan if found.postmaster_pid is None else reaped_children_cpu_s(found.postmaster_pid)
+        )
         self.server = math.nan if self.server_pid is None else process_cpu_s(self.server_pid)
         self.client = time.process_time()
         self.machine = machine_cpu_s()
@@ -205,10 +260,19 @@ class CpuMeter:
         server = math.nan if self.server_pid is None else process_cpu_s(self.server_pid) - self.server
         client = time.process_time() - self.client
         machine = machine_cpu_s() - self.machine
+        found = await backends(self.database_url)
         database = 0.0
-        for pid in await backend_pids(self.database_url):
+        for pid in found.pids:
             database += process_cpu_s(pid) - self.backends.get(pid, 0.0)
-        return CpuUse(server_s=server, database_s=database, client_s=client, machine_s=machine)
+        if self.postmaster_pid is not None:
+            # a backend reaped in the window joined the total with its whole life: only its end is ours
+            ended_before = sum(cpu for pid, cpu in self.backends.items() if pid not in found.pids)
+            database += reaped_children_cpu_s(self.postmaster_pid) - self.reaped - ended_before
+        # the meter opens one session itself to look at the backends
+        sessions = max(0, found.sessions - self.sessions - 1)
+        return CpuUse(
+            server_s=server, database_s=database, client_s=client, machine_s=machine, sessions=sessions
+        )
 
 
 @dataclass(frozen=True)
@@ -335,20 +399,122 @@ async def http_client(base_url: str, concurrency: int) -> AsyncIterator[httpx.As
         yield client
 
 
+class _Http11Connection(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection carrying one request at a time.
+
+    It sends bytes it is given and reads a response framed by Content-Length (what uvicorn sends for
+    every JSON response); anything else fails the request, so the series cannot miscount.
+    """
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.response: asyncio.Future[tuple[int, bytes]] | None = None
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports do not derive from asyncio's classes: no isinstance check
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        response = self.response
+        if response is None or response.done():
+            return
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head = bytes(self.buffer[:end]).lower()
+        start = head.find(b"\r\ncontent-length:")
+        if start < 0:
+            response.set_exception(RuntimeError(f"response without Content-Length: {head[:200]!r}"))
+            return
+        stop = head.find(b"\r\n", start + 2)
+        total = end + 4 + int(head[start + 17 : stop if stop > 0 else len(head)])
+        if len(self.buffer) < total:
+            return
+        body = bytes(self.buffer[end + 4 : total])
+        del self.buffer[:total]
+        if b"\r\nconnection: close" in head:
+            self.closed = True
+        response.set_result((int(head[9:12]), body))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.response is not None and not self.response.done():
+            self.response.set_exception(ConnectionError(f"the server closed the connection: {exc!r}"))
+
+    async def exchange(self, request: bytes) -> tuple[int, bytes]:
+        assert self.transport is not None
+        self.response = asyncio.get_running_loop().create_future()
+        self.transport.write(request)
+        return await self.response
+
+
+class LoadClient:
+    """The ingest's load generator: HTTP/1.1 keep-alive connections, at most one per concurrent client.
+
+    It sends the requests httpx sends (the same request line, headers and body) with far less CPU per
+    request, so that on a small machine the server, not the client, is what the series measures.
+    """
+
+    def __init__(self, base_url: str, token: str) -> None:
+        self.host, _, port = base_url.removeprefix("http://").partition(":")
+        self.port = int(port)
+        self.token = token
+        self.idle: list[_Http11Connection] = []
+
+    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        """POST a JSON body; return the response's status code and body once it has all arrived."""
+        request = (
+            f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nAccept: */*\r\n"
+            "Accept-Encoding: gzip, deflate\r\nConnection: keep-alive\r\nUser-Agent: qahub-bench\r\n"
+            f"content-type: application/json\r\nAuthorization: Bearer {self.token}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode() + body
+        connection = self.idle.pop() if self.idle else await self._connect()
+        response = await connection.exchange(request)
+        if not connection.closed:
+            self.idle.append(connection)
+        elif connection.transport is not None:
+            connection.transport.close()
+        return response
+
+    async def _connect(self) -> _Http11Connection:
+        _, connection = await asyncio.get_running_loop().create_connection(
+            _Http11Connection, self.host, self.port
+        )
+        return connection
+
+    def close(self) -> None:
+        for connection in self.idle:
+            if connection.transport is not None:
+                connection.transport.close()
+        self.idle.clear()
+
+
 @dataclass(frozen=True)
 class Server:
-    """A running qa_api process."""
+    """A running qa_api process, and a CI token for it (`runs:write` on the bench's projects)."""
 
     base_url: str
     pid: int
+    token: str
 
 
 @asynccontextmanager
 async def qa_api_server(database_url: str) -> AsyncIterator[Server]:
     """Start `python -m qa_api` on a free loopback port; yield it once it is ready."""
     port = _free_port()
+    keys = Path(tempfile.mkdtemp(prefix="qahub-bench-keys-"))
+    key_file = keys / "signing-key.pem"
+    key_file.write_text(generate_pem())
+    key_file.chmod(0o600)
+    admin_password = secrets.token_urlsafe(18)
     env = {
         **os.environ,
+        "QAHUB_JWT_SIGNING_KEY_FILE": str(key_file),
+        "QAHUB_ADMIN_PASSWORD": admin_password,
         "QAHUB_DATABASE_URL": database_url,
         "QAHUB_QA_API_HOST": "127.0.0.1",
         "QAHUB_QA_API_PORT": str(port),
@@ -369,15 +535,32 @@ async def qa_api_server(database_url: str) -> AsyncIterator[Server]:
                 await asyncio.sleep(0.1)
             else:
                 raise RuntimeError("qa_api was not ready within 30 s")
+            token = await _ci_token(client, admin_password)
         log(f"qa_api pid {process.pid} on {base_url} (profile it with: py-spy record -p {process.pid})")
-        yield Server(base_url=base_url, pid=process.pid)
+        yield Server(base_url=base_url, pid=process.pid, token=token)
     finally:
+        shutil.rmtree(keys, ignore_errors=True)
         process.terminate()
         try:
             await asyncio.to_thread(process.wait, 15)
         except subprocess.TimeoutExpired:
             process.kill()
             await asyncio.to_thread(process.wait)
+
+
+async def _ci_token(client: httpx.AsyncClient, admin_password: str) -> str:
+    """What a CI job exports as QA_TOKEN: `runs:write` on `bench/*`, made from the admin's login."""
+    login = await client.post("/api/v2/auth/login", json={"username": "admin", "password": admin_password})
+    _expect_ok(login)
+    created = await client.post(
+        "/api/v2/tokens",
+        json={"name": "bench", "scopes": ["runs:write"], "projects": ["bench/*"], "expires_in_days": 1},
+        headers={"Authorization": f"Bearer {login.json()['access_token']}"},
+    )
+    if created.status_code != 201:
+        raise RuntimeError(f"POST /api/v2/tokens → {created.status_code}: {created.text[:500]}")
+    token: str = created.json()["access_token"]
+    return token
 
 
 async def checkpoint(database_url: str) -> None:
@@ -429,14 +612,16 @@ async def ingest_over_http(
     latencies = Latencies()
     finished = 0
 
-    async with http_client(server.base_url, scale.concurrency) as client:
+    client = LoadClient(server.base_url, server.token)
+    try:
 
         async def post(body: bytes, record: bool) -> None:
             started = time.perf_counter()
-            response = await client.post("/api/v1/output/", content=body, headers=JSON_HEADERS)
+            status, answer = await client.post("/api/v1/output/", body)
             if record:
                 latencies.add(time.perf_counter() - started)
-            _expect_ok(response)
+            if status != 200:
+                raise RuntimeError(f"POST /api/v1/output/ → {status}: {answer[:500]!r}")
 
         # Opens the connections and warms the server's statement caches, on another project.
         warm = iter(warm_up)
@@ -464,6 +649,8 @@ async def ingest_over_http(
         started = time.perf_counter()
         await run_workers(scale.concurrency, worker, "ingest", lambda: finished, len(bodies))
         elapsed, cpu = time.perf_counter() - started, await meter.stop()
+    finally:
+        client.close()
     return Ingest(outputs=finished, planned=len(bodies), elapsed_s=elapsed, latencies=latencies, cpu=cpu)
 
 
@@ -1074,6 +1261,7 @@ def print_report(
         (f"commits pages {','.join(map(str, LATER_PAGES))}", reads.later_pages),
     ):
         print(cpu_line(label, series.cpu, len(series.samples), sum(series.samples)))
+    print(f"PostgreSQL sessions opened during the API ingest: {api.cpu.sessions:,} (about)")
     print(f"total runtime: {runtime_s:.0f} s")
     for row in rows:
         print(
@@ -1174,16 +1362,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     started = time.perf_counter()
     runs = plan_runs(scale)
     with postgres_server() as server_url:
-        version = asyncio.run(_server_version(server_url))
+        version = uvloop.run(_server_version(server_url))
         with fresh_database(server_url, "qahub_bench_ingest") as database_url:
             migrate(database_url)
-            api = asyncio.run(_ingest_phase(server_url, database_url, runs, scale))
+            api = uvloop.run(_ingest_phase(server_url, database_url, runs, scale))
         with fresh_database(server_url, "qahub_bench_raw") as database_url:
             migrate(database_url)
-            raw = asyncio.run(_raw_phase(server_url, database_url, runs, scale))
+            raw = uvloop.run(_raw_phase(server_url, database_url, runs, scale))
         with fresh_database(server_url, "qahub_bench_reads") as database_url:
             migrate(database_url)
-            reads = asyncio.run(_reads_phase(server_url, database_url, scale))
+            reads = uvloop.run(_reads_phase(server_url, database_url, scale))
     runtime = time.perf_counter() - started
     context = (
         f"{os.cpu_count()} CPUs, Python {platform.python_version()}, PostgreSQL {version},"

@@ -46,7 +46,11 @@ class DatabaseSettings(BaseModel):
         default=DEV_DATABASE_URL,
         description="PostgreSQL URL (`postgresql://` or `postgresql+asyncpg://`).",
     )
-    database_pool_size: int = Field(default=10, ge=1, le=200)
+    # Sized for a CLI fleet's concurrency: past it, the pool opens and closes a connection per burst
+    # (a new PostgreSQL backend and TLS handshake each), which cost the write path more than its SQL.
+    database_pool_size: int = Field(
+        default=20, ge=1, le=200, description="Connections kept open; the pool may grow to twice as many."
+    )
     database_statement_timeout_ms: int = Field(
         default=30_000, ge=100, description="Server-side cap on any one SQL statement."
     )

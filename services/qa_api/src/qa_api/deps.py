@@ -5,6 +5,9 @@ the caller needs a token with `runs:write` on that project. Every route that rea
 with open reads (`QAHUB_OPEN_READS`, default: open in dev, closed in production) it lets everyone
 through; otherwise it needs `runs:read` on the project read, and lists show only the projects the token
 may see.
+
+All are `async def`: FastAPI runs a plain `def` dependency in a worker thread, a handoff that cost the
+write path of runs more than the dependency itself.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from qa_api.db import Database
 from qa_api.identity.setup import Identity
 from qa_api.outputs.known import KnownRows
 from qa_api.params import ProjectParam
@@ -28,12 +32,17 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def _known_rows(request: Request) -> KnownRows:
+async def _database(request: Request) -> Database:
+    database: Database = request.state.database
+    return database
+
+
+async def _known_rows(request: Request) -> KnownRows:
     known: KnownRows = request.app.state.known_rows
     return known
 
 
-def _identity(request: Request) -> Identity:
+async def _identity(request: Request) -> Identity:
     identity: Identity = request.state.identity
     return identity
 
@@ -77,6 +86,7 @@ async def _readable_project(project: ProjectParam, access: Annotated[Access, Dep
 
 
 SessionDep = Annotated[AsyncSession, Depends(_session)]
+DatabaseDep = Annotated[Database, Depends(_database)]
 KnownRowsDep = Annotated[KnownRows, Depends(_known_rows)]
 IdentityDep = Annotated[Identity, Depends(_identity)]
 WriteAccess = Annotated[Access, Depends(_write_access)]

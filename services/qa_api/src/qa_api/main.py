@@ -34,6 +34,7 @@ class State(TypedDict):
     sessions: db.SessionFactory
     identity: Identity
     authenticator: Authenticator
+    database: db.Database
 
 
 DESCRIPTION = """
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     sessions=sessions,
                     identity=identity,
                     authenticator=identity.authenticator,
+                    database=db.Database(engine=engine, sessions=sessions),
                 )
         finally:
             if bootstrap is not None:

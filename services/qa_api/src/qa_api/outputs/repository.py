@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, and_, bindparam, delete, exists, func, select, text, update
-from sqlalchemy.dialects.postgresql import JSONB, insert
+import asyncpg
+from sqlalchemy import and_, delete, exists, func, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qa_api.models import (
@@ -80,17 +82,18 @@ async def get_or_create_test_input(
     return TestInput(id=row.id, database=database, path=path, metadata_=stored)
 
 
-_WRITE_OUTPUT_SQL = text(
-    """
+# In asyncpg's own syntax: the write path of runs sends it straight through asyncpg (prepared once per
+# connection), or inside a session's transaction when it had rows to create first.
+_WRITE_OUTPUT_SQL = """
     WITH written AS (
         INSERT INTO output (batch_id, test_input_id, run_key, platform, configurations, extra_parameters,
                             status, metrics, params, data, output_type, output_dir, job_type, storage_size)
-        VALUES (:batch_id, :test_input_id, :run_key, :platform, :configurations, :extra_parameters,
-                :status, :metrics, :params, :data, :output_type, :output_dir, :job_type, :storage_size)
+        VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7, $8::jsonb, $9::jsonb, $10::jsonb, $11, $12, $13,
+                $14)
         ON CONFLICT (batch_id, test_input_id, run_key) DO UPDATE SET
             status = EXCLUDED.status,
-            metrics = CASE WHEN :keep_results THEN output.metrics ELSE EXCLUDED.metrics END,
-            params = CASE WHEN :keep_results THEN output.params ELSE EXCLUDED.params END,
+            metrics = CASE WHEN $15::boolean THEN output.metrics ELSE EXCLUDED.metrics END,
+            params = CASE WHEN $15::boolean THEN output.params ELSE EXCLUDED.params END,
             data = output.data || EXCLUDED.data,
             output_type = EXCLUDED.output_type,
             output_dir = COALESCE(EXCLUDED.output_dir, output.output_dir),
@@ -99,68 +102,87 @@ _WRITE_OUTPUT_SQL = text(
             updated_at = now()
         RETURNING *
     ),
-    changed AS (INSERT INTO batch_change (batch_id) VALUES (:batch_id)),
+    changed AS (INSERT INTO batch_change (batch_id) VALUES ($1)),
     -- kept to within 2 seconds: writing it on every output would make a commit's runs wait on its row
     touched AS (
         UPDATE commit SET latest_output_at = now()
-        WHERE id = :commit_id
+        WHERE id = $16
           AND (latest_output_at IS NULL OR latest_output_at < now() - interval '2 seconds')
     )
     SELECT * FROM written
-    """
-).bindparams(
-    *(
-        bindparam(name, type_=JSONB)
-        for name in ("configurations", "extra_parameters", "metrics", "params", "data")
-    ),
-    bindparam("keep_results", type_=Boolean),
-)
+"""
 
 
-async def write_output(
-    session: AsyncSession,
-    *,
-    commit_id: int,
-    test_input: TestInput,
-    key: dict[str, Any],
-    status: OutputStatus,
-    results: dict[str, Any] | None,
-    data: dict[str, Any],
-    output_type: str | None,
-    output_dir: str | None,
-    job_type: str | None,
-    storage_size: int | None,
-) -> OutputRow:
-    """Insert the run identified by `key`, or update it in place; note that its batch changed and its
-    commit has recent results. One statement: one round trip, safe under concurrency.
+@dataclass(frozen=True, slots=True)
+class OutputWrite:
+    """A run to insert, or to update in place when its key exists (see `write_output`).
 
     `results` (metrics and params) replace the stored ones when given; while a run is queued or
     running they are None and the previous results stay. `data` is merged into the stored data.
     """
-    row = (
-        await session.execute(
-            _WRITE_OUTPUT_SQL,
-            {
-                **key,
-                "commit_id": commit_id,
-                "status": status.value,
-                "metrics": (results or {}).get("metrics", {}),
-                "params": (results or {}).get("params", {}),
-                "keep_results": results is None,
-                "data": data,
-                "output_type": output_type,
-                "output_dir": output_dir,
-                "job_type": job_type,
-                "storage_size": storage_size,
-            },
+
+    commit_id: int
+    batch_id: int
+    test_input: TestInput
+    run_key: str
+    platform: str
+    configurations: list[Any]
+    extra_parameters: dict[str, Any]
+    status: OutputStatus
+    results: dict[str, Any] | None
+    data: dict[str, Any]
+    output_type: str | None
+    output_dir: str | None
+    job_type: str | None
+    storage_size: int | None
+
+    def arguments(self) -> tuple[Any, ...]:
+        """`_WRITE_OUTPUT_SQL`'s parameters; JSONB ones as JSON text (the codec SQLAlchemy installs)."""
+        results = self.results or {}
+        return (
+            self.batch_id,
+            self.test_input.id,
+            self.run_key,
+            self.platform,
+            json.dumps(self.configurations),
+            json.dumps(self.extra_parameters),
+            self.status.value,
+            json.dumps(results.get("metrics", {})),
+            json.dumps(results.get("params", {})),
+            json.dumps(self.data),
+            self.output_type,
+            self.output_dir,
+            self.job_type,
+            self.storage_size,
+            self.results is None,
+            self.commit_id,
         )
-    ).one()
-    return OutputRow(
-        **row._mapping,
-        test_input_database=test_input.database,
-        test_input_path=test_input.path,
-        test_input_metadata=test_input.metadata_,
-    )
+
+    def row(self, written: Mapping[Any, Any]) -> OutputRow:
+        return OutputRow(
+            **written,
+            test_input_database=self.test_input.database,
+            test_input_path=self.test_input.path,
+            test_input_metadata=self.test_input.metadata_,
+        )
+
+
+async def write_output(session: AsyncSession, write: OutputWrite) -> OutputRow:
+    """Insert the run, or update it in place; note that its batch changed and its commit has recent
+    results. One statement: one round trip, safe under concurrency. In the session's transaction.
+    """
+    connection = await session.connection()
+    written = (await connection.exec_driver_sql(_WRITE_OUTPUT_SQL, write.arguments())).one()
+    return write.row(written._mapping)
+
+
+async def write_output_now(connection: asyncpg.Connection, write: OutputWrite) -> OutputRow:
+    """`write_output` as a statement of its own on a connection outside any transaction: committed
+    when it returns, with no BEGIN or COMMIT round trip.
+    """
+    written = await connection.fetchrow(_WRITE_OUTPUT_SQL, *write.arguments())
+    assert written is not None  # RETURNING of an upsert: always one row
+    return write.row(written)
 
 
 def _with_test_input() -> Any:

@@ -8,15 +8,17 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+import asyncpg
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qa_api.commits import repository as commits_repository
 from qa_api.commits.service import CommitSeen, ensure_commit
-from qa_api.models import OutputStatus
+from qa_api.db import Database
+from qa_api.models import OutputStatus, TestInput
 from qa_api.outputs import repository
 from qa_api.outputs.known import KnownRows
-from qa_api.outputs.repository import OutputRow
+from qa_api.outputs.repository import OutputRow, OutputWrite
 from qahub_shared.errors import Conflict, NotFound
 
 
@@ -72,70 +74,98 @@ class RunReport:
     job_type: str | None
 
 
-async def record_run(
-    session: AsyncSession, seen: CommitSeen, report: RunReport, known: KnownRows
-) -> OutputRow:
-    """Create or update the run in one transaction (project, commit, batch, input and output)."""
-    try:
-        return await _record_run(session, seen, report, known)
-    except IntegrityError:
-        # Only a remembered row that has since been deleted can fail here (every write is an
-        # upsert): forget what we knew and look everything up again.
-        await session.rollback()
-        known.forget_all()
-        return await _record_run(session, seen, report, known)
+async def record_run(database: Database, seen: CommitSeen, report: RunReport, known: KnownRows) -> OutputRow:
+    """Create or update the run (and its project, commit, batch and input) in one transaction.
+
+    Once this process has seen them all committed (`known`), the run is one statement of its own; any
+    2xx answer means that it is committed.
+    """
+    keys = _RowKeys(seen, report)
+    commit_id, batch_id = known.get(keys.commit), known.get(keys.batch)
+    test_input = known.get(keys.test_input)
+    if (
+        commit_id is not None
+        and batch_id is not None
+        and test_input is not None
+        and known.has_all(keys.refs)
+        and not (report.input_metadata and test_input.metadata_ != report.input_metadata)
+    ):
+        try:
+            async with database.driver_connection() as connection:
+                return await repository.write_output_now(
+                    connection, _write(commit_id, batch_id, test_input, report)
+                )
+        except asyncpg.IntegrityConstraintViolationError:
+            # A remembered row was deleted since (every write is an upsert): forget, look up again.
+            known.forget_all()
+    async with database.sessions() as session:
+        try:
+            return await _record_run(session, seen, report, known)
+        except IntegrityError:
+            await session.rollback()
+            known.forget_all()
+            return await _record_run(session, seen, report, known)
+
+
+class _RowKeys:
+    """What `KnownRows` remembers a run's commit, refs, batch and test input under."""
+
+    def __init__(self, seen: CommitSeen, report: RunReport) -> None:
+        self.commit: Hashable = ("commit", seen.project_id, seen.sha)
+        self.batch: Hashable = ("batch", seen.project_id, seen.sha, report.batch_label)
+        self.test_input: Hashable = ("test_input", report.database, report.input_path)
+        self.refs: list[Hashable] = [
+            ("ref", seen.project_id, seen.sha, kind, name) for kind, name in seen.refs
+        ]
+
+
+def _write(commit_id: int, batch_id: int, test_input: TestInput, report: RunReport) -> OutputWrite:
+    results = None
+    if report.metrics is not None:
+        params = report.data.get("params")
+        results = {"metrics": report.metrics, "params": params if isinstance(params, dict) else {}}
+    storage = report.data.get("storage")
+    return OutputWrite(
+        commit_id=commit_id,
+        batch_id=batch_id,
+        test_input=test_input,
+        run_key=run_key(report.platform, report.configurations, report.extra_parameters),
+        platform=report.platform,
+        configurations=report.configurations,
+        extra_parameters=report.extra_parameters,
+        status=report.status,
+        results=results,
+        data=report.data,
+        output_type=report.output_type,
+        output_dir=report.output_dir,
+        job_type=report.job_type,
+        storage_size=storage if isinstance(storage, int) and not isinstance(storage, bool) else None,
+    )
 
 
 async def _record_run(
     session: AsyncSession, seen: CommitSeen, report: RunReport, known: KnownRows
 ) -> OutputRow:
-    commit_key = ("commit", seen.project_id, seen.sha)
-    batch_key = ("batch", seen.project_id, seen.sha, report.batch_label)
-    input_key = ("test_input", report.database, report.input_path)
-    ref_keys = [("ref", seen.project_id, seen.sha, kind, name) for kind, name in seen.refs]
+    keys = _RowKeys(seen, report)
     learned: dict[Hashable, Any] = {}
     async with session.begin():
-        commit_id = known.get(commit_key)
-        if commit_id is None or not known.has_all(ref_keys):
+        commit_id = known.get(keys.commit)
+        if commit_id is None or not known.has_all(keys.refs):
             commit = await ensure_commit(session, seen)
             commit_id = commit.id
-            learned |= {commit_key: commit_id} | dict.fromkeys(ref_keys, True)
-        batch_id = known.get(batch_key)
+            learned |= {keys.commit: commit_id} | dict.fromkeys(keys.refs, True)
+        batch_id = known.get(keys.batch)
         if batch_id is None:
             batch = await commits_repository.get_or_create_batch(
                 session, commit_id, report.batch_label, data={"type": report.job_type}
             )
-            batch_id = learned[batch_key] = batch.id
-        test_input = known.get(input_key)
+            batch_id = learned[keys.batch] = batch.id
+        test_input = known.get(keys.test_input)
         if test_input is None or (report.input_metadata and test_input.metadata_ != report.input_metadata):
-            test_input = learned[input_key] = await repository.get_or_create_test_input(
+            test_input = learned[keys.test_input] = await repository.get_or_create_test_input(
                 session, report.database, report.input_path, report.input_metadata
             )
-        results = None
-        if report.metrics is not None:
-            params = report.data.get("params")
-            results = {"metrics": report.metrics, "params": params if isinstance(params, dict) else {}}
-        storage = report.data.get("storage")
-        output = await repository.write_output(
-            session,
-            commit_id=commit_id,
-            test_input=test_input,
-            key={
-                "batch_id": batch_id,
-                "test_input_id": test_input.id,
-                "run_key": run_key(report.platform, report.configurations, report.extra_parameters),
-                "platform": report.platform,
-                "configurations": report.configurations,
-                "extra_parameters": report.extra_parameters,
-            },
-            status=report.status,
-            results=results,
-            data=report.data,
-            output_type=report.output_type,
-            output_dir=report.output_dir,
-            job_type=report.job_type,
-            storage_size=storage if isinstance(storage, int) and not isinstance(storage, bool) else None,
-        )
+        output = await repository.write_output(session, _write(commit_id, batch_id, test_input, report))
     known.remember(learned)
     return output
 

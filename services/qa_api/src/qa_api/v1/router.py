@@ -15,7 +15,7 @@ from fastapi.types import DecoratedCallable
 from qa_api.commits import service as commits
 from qa_api.commits.repository import CommitFilters
 from qa_api.commits.service import BatchReport, CommitSeen
-from qa_api.deps import Access, KnownRowsDep, ReadAccess, SessionDep, WriteAccess
+from qa_api.deps import Access, DatabaseDep, KnownRowsDep, ReadAccess, SessionDep, WriteAccess
 from qa_api.outputs import service as outputs
 from qa_api.outputs.service import OutputChanges, RunReport, status_of
 from qa_api.params import ProjectParam, metric_names
@@ -65,7 +65,7 @@ def _seen(body: schemas.CommitEnvelope) -> CommitSeen:
 
 @_route("POST", "/output/", response_model=schemas.V1Output)
 async def report_output(
-    body: schemas.OutputReport, access: WriteAccess, session: SessionDep, known: KnownRowsDep
+    body: schemas.OutputReport, access: WriteAccess, database: DatabaseDep, known: KnownRowsDep
 ) -> dict[str, Any]:
     """Create or update a run: queued (`qa batch`), running (`qa run` starts), finished (ends).
 
@@ -98,7 +98,7 @@ async def report_output(
         output_dir=body.output_directory,
         job_type=body.job_type,
     )
-    return serialize.output(await outputs.record_run(session, _seen(body), report, known))
+    return serialize.output(await outputs.record_run(database, _seen(body), report, known))
 
 
 async def _check_output(access: Access, session: SessionDep, output_id: int) -> None:
