@@ -2,7 +2,9 @@
 # `make run`: bring up what QA Hub needs on this machine and run its services in the foreground.
 #
 # Without QAHUB_DATABASE_URL, a local PostgreSQL cluster lives in $QAHUB_DATA_DIR/postgres (default
-# .data/), on 127.0.0.1. Ctrl-C or SIGTERM stops the services and the cluster this script started.
+# .data/), on 127.0.0.1. Without QAHUB_JWT_SIGNING_KEY_FILE, tokens are signed with a key generated once
+# in $QAHUB_DATA_DIR/jwt-signing-key.pem (mode 0600), so they survive restarts. Ctrl-C or SIGTERM stops
+# the services and the cluster this script started.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -38,12 +40,20 @@ if [ -z "${QAHUB_DATABASE_URL:-}" ]; then
   log "local PostgreSQL: $QAHUB_DATABASE_URL (data in $data_dir/postgres)"
 fi
 
+if [ -z "${QAHUB_JWT_SIGNING_KEY_FILE:-}" ]; then
+  QAHUB_JWT_SIGNING_KEY_FILE="$data_dir/jwt-signing-key.pem"
+  uv run --quiet python -m qahub_shared.auth.keys generate "$QAHUB_JWT_SIGNING_KEY_FILE"
+  export QAHUB_JWT_SIGNING_KEY_FILE
+fi
+
 log "applying migrations"
 (cd services/qa_api && uv run --quiet alembic upgrade head)
 
 uv run --quiet qa-api &
 pids+=($!)
-log "qa_api on http://${QAHUB_QA_API_HOST:-127.0.0.1}:${QAHUB_QA_API_PORT:-5151} (API docs: /docs)"
+api_url="http://${QAHUB_QA_API_HOST:-127.0.0.1}:${QAHUB_QA_API_PORT:-5151}"
+log "qa_api on $api_url (API docs: /docs)"
+log "log in: uv run qahub login --username ${QAHUB_ADMIN_USERNAME:-admin}  (first start: the admin's password is \$QAHUB_ADMIN_PASSWORD, in dev mode by default 'qahub-dev-admin')"
 
 # Any service exiting stops them all.
 wait -n "${pids[@]}"

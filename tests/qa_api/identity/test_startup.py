@@ -48,6 +48,15 @@ def test_production_closes_reads_unless_told_otherwise(tmp_path: Path) -> None:
     assert Settings().reads_are_open is True
 
 
+def test_an_empty_variable_counts_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Docker Compose passes `QAHUB_ADMIN_PASSWORD=` when .env leaves it empty
+    monkeypatch.setenv("QAHUB_ADMIN_PASSWORD", "")
+    monkeypatch.setenv("QAHUB_OPEN_READS", "")
+    settings = Settings()
+    assert settings.admin_password is None
+    assert settings.open_reads is None
+
+
 @pytest.fixture
 def empty_database(postgres_url: str) -> Iterator[str]:
     with fresh_database(postgres_url, prefix="qahub_bootstrap") as url:

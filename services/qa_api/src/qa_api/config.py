@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Self
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from qahub_shared.settings import AuthSettings, CommonSettings, DatabaseSettings, ProductionGuard
@@ -56,6 +56,12 @@ class Settings(CommonSettings, DatabaseSettings, AuthSettings, ProductionGuard, 
     login_attempts_per_address: int = Field(
         default=60, ge=1, description="Logins allowed per client address per minute."
     )
+
+    @field_validator("admin_password", "jwt_signing_key_file", "open_reads", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # `QAHUB_ADMIN_PASSWORD=` (as Docker Compose passes an unset variable) means "not set"
+        return None if value == "" else value
 
     @property
     def reads_are_open(self) -> bool:

@@ -1,0 +1,69 @@
+"""The `qahub` command as scripts use it, against a live qa_api."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+
+from tests.qa_api.e2e.conftest import Qahub, create_token
+from tests.qa_api.e2e.qa_api_process import LiveQaApi
+
+pytestmark = pytest.mark.e2e
+
+
+def test_login_stores_the_token_readable_by_its_owner_only(qa_api_server: LiveQaApi, tmp_path: Path) -> None:
+    qahub = Qahub(qa_api_server, tmp_path / "config")
+
+    login = qahub("login", "--username", "admin", "--password", qa_api_server.admin_password)
+    whoami = qahub("whoami", "--json")
+
+    assert login.returncode == 0, login.stderr
+    assert login.stdout == ""
+    credentials = tmp_path / "config" / "credentials.json"
+    assert stat.S_IMODE(credentials.stat().st_mode) == 0o600
+    assert list(json.loads(credentials.read_text())["servers"]) == [qa_api_server.url]
+    assert json.loads(whoami.stdout)["username"] == "admin"
+
+
+def test_qahub_token_overrides_the_stored_login(qahub: Qahub) -> None:
+    token = create_token(qahub, "--name", "reader", "--scope", "runs:read", "--project", "acme/vision")
+
+    whoami = qahub("whoami", "--json", env={"QAHUB_TOKEN": token})
+
+    assert whoami.returncode == 0, whoami.stderr
+    me = json.loads(whoami.stdout)
+    assert me["kind"] == "api"
+    assert me["projects"] == ["acme/vision"]
+
+
+def test_errors_go_to_stderr_with_the_servers_message_and_exit_1(
+    qahub: Qahub, qa_api_server: LiveQaApi, tmp_path: Path
+) -> None:
+    bad_scope = qahub("token", "create", "--name", "x", "--scope", "runs:everything")
+    anonymous = Qahub(qa_api_server, tmp_path / "never-logged-in")("token", "list")
+    bad_expiry = qahub("token", "create", "--name", "x", "--scope", "runs:read", "--expires", "soon")
+
+    assert bad_scope.returncode == 1
+    assert bad_scope.stdout == ""
+    assert "scopes" in bad_scope.stderr
+    assert "HTTP 422" in bad_scope.stderr
+    assert anonymous.returncode == 1
+    assert "not logged in" in anonymous.stderr
+    assert bad_expiry.returncode == 2
+    assert "90d" in bad_expiry.stderr
+
+
+def test_a_revoked_token_disappears_from_the_active_list(qahub: Qahub) -> None:
+    token = create_token(qahub, "--name", "short", "--scope", "runs:read")
+    token_id = json.loads(qahub("whoami", "--json", env={"QAHUB_TOKEN": token}).stdout)["token_id"]
+
+    revoked = qahub("token", "revoke", token_id)
+    active = json.loads(qahub("token", "list", "--json").stdout)
+    everything = json.loads(qahub("token", "list", "--include-inactive", "--json").stdout)
+
+    assert revoked.returncode == 0, revoked.stderr
+    assert token_id not in [item["id"] for item in active]
+    assert [item["active"] for item in everything if item["id"] == token_id] == [False]
