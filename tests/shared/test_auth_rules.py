@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from qahub_shared.auth.dependencies import bearer_token
@@ -59,3 +62,17 @@ def test_the_limiter_allows_limit_events_per_window_and_forgets_the_oldest_keys(
     limiter.hit("b")
     limiter.hit("c")  # beyond max_keys: "a" is forgotten
     assert limiter.retry_after("a") is None
+
+
+def test_only_the_shared_auth_module_imports_jose() -> None:
+    # one place decides how tokens are verified: a second importer could forget `algorithms=`
+    root = Path(__file__).resolve().parents[2]
+    auth = root / "shared" / "src" / "qahub_shared" / "auth"
+    importers = [
+        path.relative_to(root).as_posix()
+        for folder in ("shared", "services", "cli", "bench")
+        for path in (root / folder).rglob("*.py")
+        if re.search(r"^\s*(import jose|from jose)\b", path.read_text(), re.MULTILINE)
+        and auth not in path.parents
+    ]
+    assert importers == []
