@@ -104,6 +104,23 @@ async def test_tokens_naming_unknown_keys_cannot_make_the_broker_hammer_qa_api(b
     assert broker.fetched.count(JWKS) == 1
 
 
+async def test_while_the_keys_cannot_be_fetched_tokens_get_503_and_the_next_request_retries(
+    broker: Broker, anonymous: httpx.AsyncClient, admin_token: str
+) -> None:
+    issued = await create_token(anonymous, admin_token, scopes=["metrics:write"])
+    # port 9 (discard) on loopback: nothing listens, so the issuer is unreachable
+    async with httpx.AsyncClient(base_url="http://127.0.0.1:9") as down:
+        unreachable = RemoteKeySet(down, JWKS)
+        verifier = TokenVerifier(unreachable, issuer="qahub", audience=Audience.METRICS_BROKER)
+        for _ in range(2):
+            with pytest.raises(ServiceUnavailable):
+                await verifier.verify(issued["access_token"])
+    reachable = TokenVerifier(
+        RemoteKeySet(broker.client, JWKS), issuer="qahub", audience=Audience.METRICS_BROKER
+    )
+    assert (await reachable.verify(issued["access_token"])).subject == "admin"
+
+
 async def test_until_revocations_are_loaded_tokens_are_refused_with_503() -> None:
     async def unreachable() -> list[str]:
         raise httpx.ConnectError("qa_api is down")

@@ -58,13 +58,15 @@ class RemoteKeySet:
         except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
             logger.warning("could not fetch signing keys from %s: %s", self._url, exc)
             if not self._keys:
+                # nothing to verify with: the next request tries again (no throttle to wait out)
                 raise ServiceUnavailable(
                     "The identity issuer's signing keys cannot be fetched; retry shortly.",
                     headers={"Retry-After": "5"},
                 ) from None
-            return
-        finally:
+            # keep verifying with the keys we have; try again after the usual interval
             self._fetched_at = time.monotonic()
+            return
+        self._fetched_at = time.monotonic()
         keys = {}
         for member in members:
             try:
