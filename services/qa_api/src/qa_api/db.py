@@ -13,7 +13,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +21,8 @@ from typing import Any
 import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import URL, MetaData, event, exc, make_url, text
+from sqlalchemy import URL, BigInteger, MetaData, any_, bindparam, event, exc, make_url, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -45,6 +46,13 @@ SQLModel.metadata.naming_convention = {
 metadata: MetaData = SQLModel.metadata
 
 SessionFactory = async_sessionmaker[AsyncSession]
+
+
+def any_id(ids: Sequence[int]) -> Any:
+    """`column == any_id(ids)`: `= ANY(:ids)` with one array parameter, where `IN` renders one parameter
+    per id into the SQL of every request (a page of 50 commits spent a sixth of its CPU on that).
+    """
+    return any_(bindparam(None, list(ids), type_=ARRAY(BigInteger)))
 
 
 def _on_this_machine(host: str | None) -> bool:

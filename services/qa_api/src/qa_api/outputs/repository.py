@@ -13,6 +13,7 @@ from sqlalchemy import and_, delete, exists, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from qa_api.db import any_id
 from qa_api.models import (
     Output,
     OutputStatus,
@@ -205,7 +206,7 @@ async def get_output(session: AsyncSession, output_id: int, *, lock: bool = Fals
 
 async def outputs_of_batches(session: AsyncSession, batch_ids: Sequence[int]) -> list[OutputRow]:
     rows = await session.execute(
-        _with_test_input().where(O.batch_id.in_(batch_ids)).order_by(O.batch_id, O.id)
+        _with_test_input().where(O.batch_id == any_id(batch_ids)).order_by(O.batch_id, O.id)
     )
     return [OutputRow(**row._mapping) for row in rows]
 
