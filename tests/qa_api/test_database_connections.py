@@ -6,7 +6,11 @@ import asyncio
 
 import asyncpg
 import httpx
+import pytest
+from sqlalchemy import text
 
+from qa_api.config import Settings
+from qa_api.db import create_engine, tls_of
 from tests.qa_api.builders import output_report, post_output
 
 
@@ -76,3 +80,56 @@ async def test_a_connection_lost_during_a_run_report_is_a_503_and_the_next_repor
     assert cut_off.headers["retry-after"] == "5"
     assert retried.status_code == 200, retried.text
     assert (retried.json()["id"], retried.json()["is_running"]) == (queued["id"], True)
+
+
+@pytest.mark.parametrize(
+    ("url", "sslmode"),
+    [
+        ("postgresql+asyncpg://qa@127.0.0.1:5432/qa", "allow"),
+        ("postgresql+asyncpg://qa@127.0.0.2/qa", "allow"),
+        ("postgresql+asyncpg://qa@localhost/qa", "allow"),
+        ("postgresql+asyncpg://qa@[::1]:5432/qa", "allow"),
+        ("postgresql+asyncpg://qa@/qa?host=/var/run/postgresql", "allow"),
+        ("postgresql+asyncpg://qa@db.internal:5432/qa", None),
+        ("postgresql+asyncpg://qa@10.0.0.7/qa", None),
+        ("postgresql+asyncpg://qa@127.0.0.1/qa?sslmode=require", "require"),
+        ("postgresql+asyncpg://qa@db.internal/qa?sslmode=disable", "disable"),
+        ("postgresql+asyncpg://qa@db.internal/qa?ssl=verify-full", "verify-full"),
+    ],
+)
+def test_tls_follows_the_url_and_is_skipped_by_default_only_on_this_machine(
+    url: str, sslmode: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PGSSLMODE", raising=False)
+
+    target, mode = tls_of(url)
+
+    assert mode == sslmode
+    assert "sslmode" not in target.query
+    assert "ssl" not in target.query
+
+
+def test_pgsslmode_keeps_asyncpgs_own_choice_on_this_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PGSSLMODE", "require")
+
+    assert tls_of("postgresql+asyncpg://qa@127.0.0.1/qa")[1] is None
+
+
+async def test_the_urls_sslmode_reaches_the_driver(settings: Settings) -> None:
+    # the test server runs without TLS: `disable` connects, `require` must fail rather than go without
+    disabled = create_engine(
+        f"{settings.database_url}?sslmode=disable", pool_size=1, statement_timeout_ms=1000
+    )
+    required = create_engine(
+        f"{settings.database_url}?sslmode=require", pool_size=1, statement_timeout_ms=1000
+    )
+    try:
+        async with disabled.connect() as connection:
+            query = text("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            assert (await connection.execute(query)).scalar_one() is False
+        with pytest.raises(ConnectionError, match="SSL"):
+            async with required.connect():
+                pass
+    finally:
+        await disabled.dispose()
+        await required.dispose()

@@ -7,7 +7,10 @@ import statistics
 
 import httpx
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
+from qa_api.config import Settings
 from tests.qa_api.builders import PROJECT, SHA, envelope, output_report, post_output, run_outputs
 
 OTHER_SHA = "a" * 40
@@ -64,6 +67,44 @@ async def test_commit_returns_its_outputs_and_aggregated_metrics(client: httpx.A
     }
     assert (batch["valid_outputs"], batch["failed_outputs"]) == (3, 1)
     assert (batch["pending_outputs"], batch["running_outputs"]) == (1, 1)
+
+
+async def test_a_commits_outputs_are_exactly_what_each_output_reads_as_on_its_own(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    # PostgreSQL builds the commit's outputs map, Python each single output: they must agree to the byte
+    # of every value, in every state, whatever the output directory, at whole and fractional seconds
+    directories = ["/mnt/qa/run 1/é%#?", "/mnt/qa/plain-dir_1.0~x", None]
+    for n, directory in enumerate(directories):
+        body = output_report(
+            f"in{n}.jpg",
+            configurations=["base", {"iso": 100 * n}],
+            extra_parameters={"gain": 1.5, "unicode": "ß"},
+            metrics={"psnr": 40.25, "loss": 1e-05, "big": 10**20, "is_failed": False},
+        )
+        body.update(output_directory=directory, input_metadata={"frames": n, "tags": ["a", "b"]})
+        await post_output(client, body)
+    await post_output(client, output_report("failed.jpg", metrics={"is_failed": True}))
+    await post_output(client, output_report("queued.jpg", stage="queued"))
+    await post_output(client, output_report("running.jpg", stage="running"))
+    engine = create_async_engine(settings.database_url)
+    async with engine.begin() as connection:
+        await connection.execute(
+            text("UPDATE output SET created_at = date_trunc('second', created_at) WHERE id % 2 = 0")
+        )
+    await engine.dispose()
+
+    commit = (await client.get(f"/api/v1/commit/{SHA}", params={"project": PROJECT})).json()
+
+    outputs = commit["batches"]["default"]["outputs"]
+    assert list(outputs) == [str(n) for n in range(1, 7)]
+    assert {str(n) for n in range(1, 7)} == set(outputs)
+    for output_id, output in outputs.items():
+        alone = await client.get(f"/api/v1/output/{output_id}/")
+        assert output == alone.json()
+    assert outputs["1"]["output_dir_url"] == "/s/mnt/qa/run%201/%C3%A9%25%23%3F"
+    assert outputs["3"]["output_dir_url"] == ""
+    assert {o["created_date"][19] for o in outputs.values()} == {".", "+"}
 
 
 async def test_non_numeric_and_oversized_metric_values_are_left_out_of_aggregates(

@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
+from qa_api.db import any_id
 from qa_api.models import (
     Batch,
     BatchChange,
@@ -96,7 +97,7 @@ async def refs_of(session: AsyncSession, commit_ids: Sequence[int]) -> dict[int,
     """Each commit's (kind, name) refs, in the order they were first seen."""
     rows = await session.execute(
         select(R.commit_id, R.kind, R.name)
-        .where(R.commit_id.in_(commit_ids))
+        .where(R.commit_id == any_id(commit_ids))
         .order_by(R.commit_id, R.first_seen_at, R.name)
     )
     refs: dict[int, list[tuple[str, str]]] = {commit_id: [] for commit_id in commit_ids}
@@ -201,7 +202,7 @@ async def batches_of(
     query = (
         select(Batch)
         .options(defer(Batch.stats))  # type: ignore[arg-type]
-        .where(B.commit_id.in_(commit_ids))
+        .where(B.commit_id == any_id(commit_ids))
         .order_by(B.commit_id, B.created_at, B.id)
     )
     if labels is not None:
@@ -283,12 +284,14 @@ async def take_changes(session: AsyncSession, batch_ids: Sequence[int]) -> set[i
     The consumed rows stay locked until the transaction ends: a concurrent reader waits, then finds
     the statistics this transaction saved.
     """
-    rows = await session.execute(delete(BatchChange).where(BC.batch_id.in_(batch_ids)).returning(BC.batch_id))
+    rows = await session.execute(
+        delete(BatchChange).where(BC.batch_id == any_id(batch_ids)).returning(BC.batch_id)
+    )
     return set(rows.scalars())
 
 
 async def cached_stats(session: AsyncSession, batch_ids: Sequence[int]) -> dict[int, BatchStats]:
-    rows = await session.execute(select(B.id, B.stats).where(B.id.in_(batch_ids), B.stats.is_not(None)))
+    rows = await session.execute(select(B.id, B.stats).where(B.id == any_id(batch_ids), B.stats.is_not(None)))
     return {batch_id: _stats_from_json(document) for batch_id, document in rows.all()}
 
 

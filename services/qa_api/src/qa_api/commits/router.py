@@ -91,7 +91,9 @@ async def list_commits(
         last = page[-1]
         assert last.authored_at is not None
         next_cursor = encode_cursor({"t": last.authored_at.isoformat(), "id": last.id})
-    return Page[CommitSummary](items=[CommitSummary.of(v) for v in views], next_cursor=next_cursor)
+    return Page[CommitSummary].model_validate(
+        {"items": [CommitSummary.document(view) for view in views], "next_cursor": next_cursor}
+    )
 
 
 @router.get("/commits/{reference:path}", summary="Get a commit")

@@ -7,7 +7,6 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from qa_api.commits.repository import BatchStats, MetricStats
 from qa_api.commits.service import CommitView
 
 
@@ -20,10 +19,6 @@ class MetricSummary(BaseModel):
     max: float = Field(examples=[44.8])
     count: int = Field(examples=[120], description="Outputs the metric was found in.")
 
-    @classmethod
-    def of(cls, stats: MetricStats) -> MetricSummary:
-        return cls(median=stats.median, mean=stats.mean, min=stats.min, max=stats.max, count=stats.count)
-
 
 class StatusCounts(BaseModel):
     queued: int
@@ -31,16 +26,6 @@ class StatusCounts(BaseModel):
     finished: int
     failed: int
     total: int
-
-    @classmethod
-    def of(cls, stats: BatchStats) -> StatusCounts:
-        return cls(
-            queued=stats.queued,
-            running=stats.running,
-            finished=stats.finished,
-            failed=stats.failed,
-            total=stats.total,
-        )
 
 
 class BatchSummary(BaseModel):
@@ -72,37 +57,59 @@ class CommitSummary(BaseModel):
 
     @classmethod
     def of(cls, view: CommitView) -> CommitSummary:
+        return cls.model_validate(cls.document(view))
+
+    @staticmethod
+    def document(view: CommitView) -> dict[str, Any]:
+        """The summary as plain data: validating a page of them in one call (`Page.model_validate`)
+        costs a fraction of building each nested model in Python.
+        """
         commit = view.commit
         assert commit.authored_at is not None
-        return cls(
-            project_id=commit.project_id,
-            sha=commit.sha,
-            message=commit.message,
-            author_name=commit.author_name,
-            author_email=commit.author_email,
-            committer_name=commit.committer_name,
-            committer_email=commit.committer_email,
-            authored_at=commit.authored_at,
-            committed_at=commit.committed_at,
-            parents=commit.parents,
-            branches=view.branches,
-            tags=view.tags,
-            latest_output_at=commit.latest_output_at,
-            batches=[
-                BatchSummary(
-                    id=batch.id or 0,
-                    label=batch.label,
-                    created_at=batch.created_at,
-                    outputs=StatusCounts.of(view.stats[batch.id or 0]),
-                    metrics={
-                        name: MetricSummary.of(stats)
-                        for name, stats in view.stats[batch.id or 0].metrics.items()
+        batches = []
+        for batch in view.batches:
+            stats = view.stats[batch.id or 0]
+            batches.append(
+                {
+                    "id": batch.id or 0,
+                    "label": batch.label,
+                    "created_at": batch.created_at,
+                    "outputs": {
+                        "queued": stats.queued,
+                        "running": stats.running,
+                        "finished": stats.finished,
+                        "failed": stats.failed,
+                        "total": stats.total,
                     },
-                    data=batch.data,
-                )
-                for batch in view.batches
-            ],
-        )
+                    "metrics": {
+                        name: {
+                            "median": metric.median,
+                            "mean": metric.mean,
+                            "min": metric.min,
+                            "max": metric.max,
+                            "count": metric.count,
+                        }
+                        for name, metric in stats.metrics.items()
+                    },
+                    "data": batch.data,
+                }
+            )
+        return {
+            "project_id": commit.project_id,
+            "sha": commit.sha,
+            "message": commit.message,
+            "author_name": commit.author_name,
+            "author_email": commit.author_email,
+            "committer_name": commit.committer_name,
+            "committer_email": commit.committer_email,
+            "authored_at": commit.authored_at,
+            "committed_at": commit.committed_at,
+            "parents": commit.parents,
+            "branches": view.branches,
+            "tags": view.tags,
+            "latest_output_at": commit.latest_output_at,
+            "batches": batches,
+        }
 
 
 class MetricComparison(BaseModel):

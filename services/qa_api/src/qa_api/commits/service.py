@@ -72,6 +72,8 @@ class CommitView:
     batches: list[Batch] = field(default_factory=list)
     stats: dict[int, BatchStats] = field(default_factory=dict)
     outputs: dict[int, list[OutputRow]] = field(default_factory=dict)
+    # each batch's outputs as QA-Board's JSON map, built by PostgreSQL (see `view_commit_for_v1`)
+    outputs_json: dict[int, str] = field(default_factory=dict)
 
     @property
     def branches(self) -> list[str]:
@@ -299,6 +301,17 @@ async def view_commit(
     with_outputs: bool,
 ) -> CommitView:
     (view,) = await view_commits(session, [commit], labels=labels, metrics=metrics, with_outputs=with_outputs)
+    return view
+
+
+async def view_commit_for_v1(
+    session: AsyncSession, commit: Commit, *, labels: Sequence[str] | None, metrics: Sequence[str]
+) -> CommitView:
+    """`view_commit` with each batch's outputs as QA-Board's JSON map (`CommitView.outputs_json`)."""
+    view = await view_commit(session, commit, labels=labels, metrics=metrics, with_outputs=False)
+    view.outputs_json = await outputs_repository.v1_outputs_json(
+        session, [batch.id for batch in view.batches if batch.id is not None]
+    )
     return view
 
 

@@ -175,7 +175,7 @@ async def reference_commit(
     ] = None,
     batch: BatchParam = None,
     metrics: MetricsParam = None,
-) -> dict[str, Any]:
+) -> Response:
     """The latest commit on a branch with finished results: how the CLI finds its reference."""
     access.check(project)
     if branch is None:
@@ -192,7 +192,7 @@ async def get_commit(
     session: SessionDep,
     batch: BatchParam = None,
     metrics: MetricsParam = None,
-) -> dict[str, Any]:
+) -> Response:
     """A commit, its batches (or only `batch`) with their outputs and aggregated metrics."""
     access.check(project)
     reference = reference.strip("/")
@@ -204,15 +204,12 @@ async def get_commit(
 
 async def _commit_response(
     session: SessionDep, commit: Any, batch: str | None, metrics: str | None
-) -> dict[str, Any]:
-    view = await commits.view_commit(
-        session,
-        commit,
-        labels=[batch] if batch is not None else None,
-        metrics=metric_names(metrics),
-        with_outputs=True,
+) -> Response:
+    view = await commits.view_commit_for_v1(
+        session, commit, labels=[batch] if batch is not None else None, metrics=metric_names(metrics)
     )
-    return serialize.commit(view, with_outputs=True)
+    # already the response model's JSON (`serialize.commit_json`): returned as is, not validated again
+    return Response(serialize.commit_json(view), media_type="application/json")
 
 
 @router.get("/projects", response_model=dict[str, schemas.V1ProjectSummary])
