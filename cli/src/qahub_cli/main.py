@@ -96,6 +96,17 @@ def server(ctx: typer.Context) -> Server:
     return found
 
 
+def every_page(target: Server, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """The items of every page of a cursor-paginated list."""
+    rows: list[dict[str, Any]] = []
+    while True:
+        page = target.request("GET", path, params=params)
+        rows.extend(page["items"])
+        if not page.get("next_cursor"):
+            return rows
+        params = {**params, "cursor": page["next_cursor"]}
+
+
 def print_rows(rows: list[dict[str, Any]], columns: list[str], as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
@@ -223,13 +234,7 @@ def token_list(
     params: dict[str, Any] = {"everyone": everyone, "include_inactive": include_inactive, "limit": 200}
     if owner:
         params["owner"] = owner
-    rows: list[dict[str, Any]] = []
-    while True:
-        page = server(ctx).request("GET", "/api/v2/tokens", params=params)
-        rows.extend(page["items"])
-        if not page.get("next_cursor"):
-            break
-        params["cursor"] = page["next_cursor"]
+    rows = every_page(server(ctx), "/api/v2/tokens", params)
     print_rows(rows, ["id", "name", "owner", "scopes", "projects", "expires_at", "active"], as_json)
 
 
@@ -270,13 +275,7 @@ def user_create(
 def user_list(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Every user."""
     params: dict[str, Any] = {"limit": 200}
-    rows: list[dict[str, Any]] = []
-    while True:
-        page = server(ctx).request("GET", "/api/v2/users", params=params)
-        rows.extend(page["items"])
-        if not page.get("next_cursor"):
-            break
-        params["cursor"] = page["next_cursor"]
+    rows = every_page(server(ctx), "/api/v2/users", params)
     print_rows(rows, ["username", "admin", "scopes", "projects", "created_at", "disabled_at"], as_json)
 
 
