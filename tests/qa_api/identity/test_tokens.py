@@ -59,7 +59,13 @@ async def test_a_token_expires_when_asked_and_no_later_than_the_server_allows(
 
     assert days_left(one_day) == pytest.approx(1, abs=0.01)
     assert days_left(default) == pytest.approx(settings.token_default_ttl_days, abs=0.01)
+    absurd = await anonymous.post(
+        "/api/v2/tokens",
+        json={"name": "overflow", "scopes": ["runs:read"], "expires_in_days": 1e308},
+        headers=bearer(admin_token),
+    )
     assert too_long.status_code == 422
+    assert absurd.status_code == 422, absurd.text
     assert f"at most {settings.token_max_ttl_days} days" in too_long.json()["error"]["message"]
 
 

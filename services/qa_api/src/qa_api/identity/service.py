@@ -271,9 +271,11 @@ async def create_token(
     owner_name = body.owner or caller.subject
     if owner_name != caller.subject:
         _require_admin(caller)
-    lifetime = policy.default_ttl if body.expires_in_days is None else timedelta(days=body.expires_in_days)
-    if lifetime > policy.max_ttl:
+    days = policy.default_ttl / timedelta(days=1) if body.expires_in_days is None else body.expires_in_days
+    # compared as a number first: timedelta(days=1e308) would overflow
+    if days > policy.max_ttl / timedelta(days=1):
         raise InvalidInput(f"expires_in_days: at most {policy.max_ttl.days} days on this server.")
+    lifetime = timedelta(days=days)
     if lifetime < timedelta(minutes=1):
         raise InvalidInput("expires_in_days: at least one minute.")
     async with session.begin():
