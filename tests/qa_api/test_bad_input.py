@@ -116,6 +116,16 @@ async def test_bodies_that_are_not_a_json_object_are_refused(client: httpx.Async
     _assert_envelope(response, 422)
 
 
+async def test_a_body_that_is_not_declared_as_json_is_refused(client: httpx.AsyncClient) -> None:
+    raw = json.dumps(output_report())
+
+    response = await client.post("/api/v1/output/", content=raw, headers={"content-type": "text/plain"})
+
+    error = _assert_envelope(response, 422)
+    assert "Content-Type: application/json" in error["message"]
+    assert await _nothing_stored(client)
+
+
 async def test_a_body_over_the_size_cap_is_refused_with_413(client: httpx.AsyncClient) -> None:
     body = output_report()
     body["data"] = {"blob": "x" * 2 * 1024 * 1024}

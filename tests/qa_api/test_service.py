@@ -100,3 +100,17 @@ async def test_the_openapi_document_describes_both_apis_and_the_error_envelope(
         "ErrorEnvelope"
     )
     assert (await client.get("/docs")).status_code == 200
+
+
+async def test_the_openapi_document_describes_the_body_and_token_of_the_cli_write(
+    client: httpx.AsyncClient,
+) -> None:
+    spec = (await client.get("/openapi.json")).json()
+
+    report = spec["paths"]["/api/v1/output/"]["post"]
+    schema = report["requestBody"]["content"]["application/json"]["schema"]
+    assert {"project", "database"} <= set(schema["required"])
+    assert {"commit_sha", "input_path", "metrics", "is_pending"} <= set(schema["properties"])
+    assert report["security"] == [{"token": []}]
+    assert "token" in spec["components"]["securitySchemes"]
+    assert report["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("V1Output")

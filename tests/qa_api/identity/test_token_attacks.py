@@ -63,6 +63,17 @@ async def test_a_write_without_a_token_is_refused(
     assert await nothing_stored(client)
 
 
+async def test_a_write_without_a_token_is_refused_before_its_body_is_read(
+    client: httpx.AsyncClient, anonymous: httpx.AsyncClient
+) -> None:
+    response = await anonymous.post(
+        "/api/v1/output/", content=b"{not json", headers={"content-type": "application/json"}
+    )
+
+    refused(response, 401, "needs a token")
+    assert await nothing_stored(client)
+
+
 @pytest.mark.parametrize(
     "authorization",
     ["Basic YWRtaW46YWRtaW4=", "Bearer", "Bearer two words", "Token abc"],

@@ -7,7 +7,9 @@ through; otherwise it needs `runs:read` on the project read, and lists show only
 may see.
 
 All are `async def`: FastAPI runs a plain `def` dependency in a worker thread, a handoff that cost the
-write path of runs more than the dependency itself.
+write path of runs more than the dependency itself. The `qa` CLI's run reports skip dependencies
+altogether (FastAPI's solving of them was a sixth of that route's CPU): the route takes the request and
+calls `write_access(request)`, which decides exactly as `WriteAccess` does.
 """
 
 from __future__ import annotations
@@ -19,27 +21,15 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from qa_api.db import Database
 from qa_api.identity.setup import Identity
-from qa_api.outputs.known import KnownRows
 from qa_api.params import ProjectParam
-from qahub_shared.auth.dependencies import current_principal, optional_principal
+from qahub_shared.auth.dependencies import current_principal, optional_principal, principal_of
 from qahub_shared.auth.principal import Principal, Scope
 
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
     async with request.state.sessions() as session:
         yield session
-
-
-async def _database(request: Request) -> Database:
-    database: Database = request.state.database
-    return database
-
-
-async def _known_rows(request: Request) -> KnownRows:
-    known: KnownRows = request.app.state.known_rows
-    return known
 
 
 async def _identity(request: Request) -> Identity:
@@ -65,9 +55,18 @@ class Access:
             self.principal.require(self.scope, project)
 
 
-async def _write_access(principal: Annotated[Principal, Depends(current_principal)]) -> Access:
+def _writer(principal: Principal) -> Access:
     principal.require(Scope.RUNS_WRITE)
     return Access(Scope.RUNS_WRITE, principal)
+
+
+async def _write_access(principal: Annotated[Principal, Depends(current_principal)]) -> Access:
+    return _writer(principal)
+
+
+async def write_access(request: Request) -> Access:
+    """What `WriteAccess` gives, for a route that takes the request itself instead of dependencies."""
+    return _writer(await current_principal(await principal_of(request)))
 
 
 async def _read_access(
@@ -86,8 +85,6 @@ async def _readable_project(project: ProjectParam, access: Annotated[Access, Dep
 
 
 SessionDep = Annotated[AsyncSession, Depends(_session)]
-DatabaseDep = Annotated[Database, Depends(_database)]
-KnownRowsDep = Annotated[KnownRows, Depends(_known_rows)]
 IdentityDep = Annotated[Identity, Depends(_identity)]
 WriteAccess = Annotated[Access, Depends(_write_access)]
 ReadAccess = Annotated[Access, Depends(_read_access)]

@@ -59,12 +59,17 @@ _openapi_scheme = HTTPBearer(
 )
 
 
+async def principal_of(request: Request) -> Principal | None:
+    """The verified caller of `request`; None without a token (for routes that take the request itself)."""
+    authenticator: Authenticator = request.state.authenticator
+    return await authenticator.authenticate(request.headers.get("authorization"))
+
+
 async def optional_principal(
     request: Request,
     _: Annotated[HTTPAuthorizationCredentials | None, Depends(_openapi_scheme)],
 ) -> Principal | None:
-    authenticator: Authenticator = request.state.authenticator
-    return await authenticator.authenticate(request.headers.get("authorization"))
+    return await principal_of(request)
 
 
 async def current_principal(
