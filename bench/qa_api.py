@@ -883,10 +883,26 @@ SQL_COMMIT_BY_SHA = (
     "SELECT * FROM commit WHERE project_id = $1 AND sha LIKE $2 || '%'"
     " ORDER BY authored_at DESC, id DESC LIMIT 1"
 )
-SQL_COMMITS_PAGE = "SELECT * FROM commit WHERE project_id = $1 ORDER BY authored_at DESC, id DESC LIMIT $2"
-SQL_COMMITS_PAGE_AFTER = (
-    "SELECT * FROM commit WHERE project_id = $1 AND (authored_at < $3 OR (authored_at = $3 AND id < $4))"
-    " ORDER BY authored_at DESC, id DESC LIMIT $2"
+# A page of commits with their refs and batches (statistics None where out of date): one statement
+# (`commits.repository.commit_page`). {after} is the keyset condition of later pages.
+SQL_COMMITS_PAGE_TEMPLATE = """
+SELECT page.*,
+  (SELECT json_build_array(
+     coalesce(json_agg(r.name ORDER BY r.first_seen_at, r.name) FILTER (WHERE r.kind = 'branch'), '[]'::json),
+     coalesce(json_agg(r.name ORDER BY r.first_seen_at, r.name) FILTER (WHERE r.kind = 'tag'), '[]'::json))
+   FROM commit_ref AS r WHERE r.commit_id = page.id) AS refs,
+  (SELECT coalesce(json_agg(json_build_array(b.id, b.label, b.created_at, b.data,
+            CASE WHEN EXISTS (SELECT * FROM batch_change AS bc WHERE bc.batch_id = b.id) THEN NULL
+                 ELSE b.stats END) ORDER BY b.created_at, b.id), '[]'::json)
+   FROM batch AS b WHERE b.commit_id = page.id) AS batches
+FROM (SELECT id, project_id, sha, message, author_name, author_email, committer_name, committer_email,
+             authored_at, committed_at, parents, latest_output_at
+      FROM commit WHERE project_id = $1 {after} ORDER BY authored_at DESC, id DESC LIMIT $2) AS page
+ORDER BY page.authored_at DESC, page.id DESC
+"""
+SQL_COMMITS_PAGE = SQL_COMMITS_PAGE_TEMPLATE.format(after="")
+SQL_COMMITS_PAGE_AFTER = SQL_COMMITS_PAGE_TEMPLATE.format(
+    after="AND (authored_at < $3 OR (authored_at = $3 AND id < $4))"
 )
 SQL_PAGE_START = (
     "SELECT authored_at, id FROM commit WHERE project_id = $1"
@@ -895,11 +911,6 @@ SQL_PAGE_START = (
 SQL_REFS = (
     "SELECT commit_id, kind, name FROM commit_ref WHERE commit_id = ANY($1::bigint[])"
     " ORDER BY commit_id, first_seen_at, name"
-)
-# every column but the cached statistics, which are read on their own
-SQL_BATCHES = (
-    "SELECT id, commit_id, label, batch_dir, commands, data, created_at FROM batch"
-    " WHERE commit_id = ANY($1::bigint[]) ORDER BY commit_id, created_at, id"
 )
 SQL_BATCHES_LABELLED = (
     "SELECT id, commit_id, label, batch_dir, commands, data, created_at FROM batch"
@@ -964,11 +975,15 @@ async def sql_commits_page(connection: Any, after: tuple[datetime, int] | None) 
         commits = await connection.fetch(SQL_COMMITS_PAGE, READS_PROJECT, PAGE_SIZE + 1)
     else:
         commits = await connection.fetch(SQL_COMMITS_PAGE_AFTER, READS_PROJECT, PAGE_SIZE + 1, *after)
-    ids = [row["id"] for row in commits[:PAGE_SIZE]]
-    await connection.fetch(SQL_REFS, ids)
-    batch_ids = [row["id"] for row in await connection.fetch(SQL_BATCHES, ids)]
-    await sql_batch_statistics(connection, batch_ids)
-    return len(ids)
+    out_of_date = [
+        batch_id
+        for row in commits
+        for batch_id, _, _, _, stats in json.loads(row["batches"])
+        if stats is None
+    ]
+    if out_of_date:
+        await sql_batch_statistics(connection, out_of_date)
+    return len(commits[:PAGE_SIZE])
 
 
 async def timed_series(

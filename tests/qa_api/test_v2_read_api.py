@@ -122,6 +122,25 @@ async def test_commits_can_be_filtered(
     assert [c["sha"] for c in page["items"]] == [_sha(n) for n in expected]
 
 
+async def test_a_listed_commit_shows_every_ref_it_was_seen_on_and_only_the_batch_asked_for(
+    client: httpx.AsyncClient,
+) -> None:
+    await post_output(client, output_report(commit_branch="master"))
+    await post_output(client, output_report(commit_branch="release", commit_tag="v1.0"))
+    await post_output(client, output_report(batch_label="nightly"))
+
+    listed = (await client.get("/api/v2/commits", params={"project": PROJECT})).json()["items"]
+    only_nightly = (
+        await client.get("/api/v2/commits", params={"project": PROJECT, "batch": "nightly"})
+    ).json()["items"]
+
+    (commit,) = listed
+    assert (commit["branches"], commit["tags"]) == (["master", "release"], ["v1.0"])
+    assert [batch["label"] for batch in commit["batches"]] == ["default", "nightly"]
+    assert [batch["label"] for batch in only_nightly[0]["batches"]] == ["nightly"]
+    assert only_nightly[0]["batches"][0]["outputs"]["total"] == 1
+
+
 async def test_like_wildcards_in_search_text_are_taken_literally(client: httpx.AsyncClient) -> None:
     await post_output(client, output_report(commit_message="plain message"))
 

@@ -7,8 +7,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, delete, exists, or_, select, text, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    literal_column,
+    null,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
@@ -382,6 +396,125 @@ async def list_commits(
         )
     query = select(Commit).where(*conditions).order_by(C.authored_at.desc(), C.id.desc()).limit(limit)
     return list((await session.execute(query)).scalars())
+
+
+@dataclass(frozen=True)
+class PageBatch:
+    """A batch as a page of commits shows it; `stats` None: out of date (its outputs changed since)."""
+
+    id: int
+    label: str
+    created_at: datetime
+    data: dict[str, Any]
+    stats: BatchStats | None
+
+
+@dataclass(frozen=True)
+class PageCommit:
+    """A commit of a page, with its refs and batches, as one row of `commit_page`."""
+
+    commit: dict[str, Any]  # the commit's columns
+    branches: list[str]
+    tags: list[str]
+    batches: list[PageBatch]
+
+
+def _json_list(element: Any, *order_by: Any, where: ColumnElement[bool] | None = None) -> Any:
+    """`json_agg(element ORDER BY ...) [FILTER (WHERE ...)]`, `[]` when there is no row."""
+    aggregate = func.json_agg(aggregate_order_by(element, *order_by))
+    filtered = aggregate if where is None else aggregate.filter(where)
+    return func.coalesce(filtered, literal_column("'[]'::json"))
+
+
+async def commit_page(
+    session: AsyncSession,
+    project_id: str,
+    filters: CommitFilters,
+    *,
+    after: tuple[datetime, int] | None,
+    limit: int,
+    labels: Sequence[str] | None,
+) -> list[PageCommit]:
+    """`list_commits` with each commit's refs and batches (and their cached statistics): one statement.
+
+    PostgreSQL gathers each commit's refs and batches as JSON, so a page costs one round trip and no
+    ORM objects. A batch whose outputs changed since its statistics were cached comes with `stats`
+    None: `service.batch_statistics` refreshes those.
+    """
+    conditions = _filters(project_id, filters)
+    if after is not None:
+        authored_at, commit_id = after
+        conditions.append(
+            or_(C.authored_at < authored_at, and_(C.authored_at == authored_at, C.id < commit_id))
+        )
+    page = (
+        select(*_PAGE_COLUMNS)
+        .where(*conditions)
+        .order_by(C.authored_at.desc(), C.id.desc())
+        .limit(limit)
+        .subquery("page")
+    )
+    refs = (
+        select(
+            func.json_build_array(
+                *(
+                    _json_list(R.name, R.first_seen_at, R.name, where=R.kind == kind.value)
+                    for kind in (RefKind.BRANCH, RefKind.TAG)
+                )
+            )
+        )
+        .where(R.commit_id == page.c.id)
+        .scalar_subquery()
+    )
+    out_of_date = exists().where(BC.batch_id == B.id)
+    batch = func.json_build_array(
+        B.id, B.label, B.created_at, B.data, case((out_of_date, null()), else_=B.stats)
+    )
+    batch_match = [B.commit_id == page.c.id]
+    if labels is not None:
+        batch_match.append(B.label.in_(labels))
+    batches = select(_json_list(batch, B.created_at, B.id)).where(*batch_match).scalar_subquery()
+    query = select(page, refs.label("refs"), batches.label("batches")).order_by(
+        page.c.authored_at.desc(), page.c.id.desc()
+    )
+    found = []
+    for row in (await session.execute(query)).mappings():
+        branches, tags = row["refs"]
+        found.append(
+            PageCommit(
+                commit={name: row[name] for name in _PAGE_COLUMN_NAMES},
+                branches=branches,
+                tags=tags,
+                batches=[
+                    PageBatch(
+                        id=batch_id,
+                        label=label,
+                        created_at=datetime.fromisoformat(created_at),
+                        data=data,
+                        stats=None if stats is None else _stats_from_json(stats),
+                    )
+                    for batch_id, label, created_at, data, stats in row["batches"]
+                ],
+            )
+        )
+    return found
+
+
+_PAGE_COLUMNS = (
+    C.id,
+    C.project_id,
+    C.sha,
+    C.message,
+    C.author_name,
+    C.author_email,
+    C.committer_name,
+    C.committer_email,
+    C.authored_at,
+    C.committed_at,
+    C.parents,
+    C.latest_output_at,
+)
+_PAGE_COLUMN_NAMES = tuple(column.name for column in _PAGE_COLUMNS)
 
 
 async def branches(session: AsyncSession, project_id: str) -> list[str]:

@@ -75,24 +75,22 @@ async def list_commits(
         batch_label=batch,
         text=q,
     )
-    found = await service.list_commits(
-        session, project, filters, after=time_and_id_cursor(cursor), limit=limit + 1
-    )
-    page = found[:limit]
-    views = await service.view_commits(
+    found = await service.commit_page(
         session,
-        page,
+        project,
+        filters,
+        after=time_and_id_cursor(cursor),
+        limit=limit + 1,
         labels=[batch] if batch else None,
         metrics=await _metrics(session, project, metrics),
-        with_outputs=False,
     )
+    page = found[:limit]
     next_cursor = None
     if len(found) > limit:
-        last = page[-1]
-        assert last.authored_at is not None
-        next_cursor = encode_cursor({"t": last.authored_at.isoformat(), "id": last.id})
+        last = page[-1].commit
+        next_cursor = encode_cursor({"t": last["authored_at"].isoformat(), "id": last["id"]})
     return Page[CommitSummary].model_validate(
-        {"items": [CommitSummary.document(view) for view in views], "next_cursor": next_cursor}
+        {"items": [CommitSummary.page_document(item) for item in page], "next_cursor": next_cursor}
     )
 
 

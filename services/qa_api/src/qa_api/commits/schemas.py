@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from qa_api.commits.repository import BatchStats, PageCommit
 from qa_api.commits.service import CommitView
 
 
@@ -65,51 +66,68 @@ class CommitSummary(BaseModel):
         costs a fraction of building each nested model in Python.
         """
         commit = view.commit
-        assert commit.authored_at is not None
-        batches = []
-        for batch in view.batches:
-            stats = view.stats[batch.id or 0]
-            batches.append(
-                {
-                    "id": batch.id or 0,
-                    "label": batch.label,
-                    "created_at": batch.created_at,
-                    "outputs": {
-                        "queued": stats.queued,
-                        "running": stats.running,
-                        "finished": stats.finished,
-                        "failed": stats.failed,
-                        "total": stats.total,
-                    },
-                    "metrics": {
-                        name: {
-                            "median": metric.median,
-                            "mean": metric.mean,
-                            "min": metric.min,
-                            "max": metric.max,
-                            "count": metric.count,
-                        }
-                        for name, metric in stats.metrics.items()
-                    },
-                    "data": batch.data,
-                }
+        columns = {name: getattr(commit, name) for name in _COMMIT_FIELDS}
+        batches = [
+            _batch_document(
+                batch.id or 0, batch.label, batch.created_at, batch.data, view.stats[batch.id or 0]
             )
-        return {
-            "project_id": commit.project_id,
-            "sha": commit.sha,
-            "message": commit.message,
-            "author_name": commit.author_name,
-            "author_email": commit.author_email,
-            "committer_name": commit.committer_name,
-            "committer_email": commit.committer_email,
-            "authored_at": commit.authored_at,
-            "committed_at": commit.committed_at,
-            "parents": commit.parents,
-            "branches": view.branches,
-            "tags": view.tags,
-            "latest_output_at": commit.latest_output_at,
-            "batches": batches,
-        }
+            for batch in view.batches
+        ]
+        return columns | {"branches": view.branches, "tags": view.tags, "batches": batches}
+
+    @staticmethod
+    def page_document(item: PageCommit) -> dict[str, Any]:
+        """`document` of a commit of `service.commit_page`."""
+        batches = []
+        for batch in item.batches:
+            assert batch.stats is not None  # the service brought them up to date
+            batches.append(_batch_document(batch.id, batch.label, batch.created_at, batch.data, batch.stats))
+        columns = {name: item.commit[name] for name in _COMMIT_FIELDS}
+        return columns | {"branches": item.branches, "tags": item.tags, "batches": batches}
+
+
+# the fields of a summary that are the commit's own columns
+_COMMIT_FIELDS = (
+    "project_id",
+    "sha",
+    "message",
+    "author_name",
+    "author_email",
+    "committer_name",
+    "committer_email",
+    "authored_at",
+    "committed_at",
+    "parents",
+    "latest_output_at",
+)
+
+
+def _batch_document(
+    batch_id: int, label: str, created_at: datetime | None, data: dict[str, Any], stats: BatchStats
+) -> dict[str, Any]:
+    return {
+        "id": batch_id,
+        "label": label,
+        "created_at": created_at,
+        "outputs": {
+            "queued": stats.queued,
+            "running": stats.running,
+            "finished": stats.finished,
+            "failed": stats.failed,
+            "total": stats.total,
+        },
+        "metrics": {
+            name: {
+                "median": metric.median,
+                "mean": metric.mean,
+                "min": metric.min,
+                "max": metric.max,
+                "count": metric.count,
+            }
+            for name, metric in stats.metrics.items()
+        },
+        "data": data,
+    }
 
 
 class MetricComparison(BaseModel):

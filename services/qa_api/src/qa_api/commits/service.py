@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qa_api.commits import repository
-from qa_api.commits.repository import BatchStats, CommitFilters
+from qa_api.commits.repository import BatchStats, CommitFilters, PageBatch, PageCommit
 from qa_api.models import Batch, Commit, RefKind
 from qa_api.outputs import repository as outputs_repository
 from qa_api.outputs.repository import OutputRow
@@ -251,13 +251,12 @@ async def batch_statistics(
     if fresh or changed:
         await session.commit()
     wanted = set(metrics)
-    result = {}
-    for batch_id in batch_ids:
-        stats = cached.get(batch_id) or fresh[batch_id]
-        result[batch_id] = replace(
-            stats, metrics={name: m for name, m in stats.metrics.items() if name in wanted}
-        )
-    return result
+    return {batch_id: _only(cached.get(batch_id) or fresh[batch_id], wanted) for batch_id in batch_ids}
+
+
+def _only(stats: BatchStats, metrics: set[str]) -> BatchStats:
+    """`stats` with only the aggregates of `metrics`."""
+    return replace(stats, metrics={name: m for name, m in stats.metrics.items() if name in metrics})
 
 
 async def view_commits(
@@ -325,6 +324,33 @@ async def list_commits(
 ) -> list[Commit]:
     await _require_project(session, project_id)
     return await repository.list_commits(session, project_id, filters, after=after, limit=limit)
+
+
+async def commit_page(
+    session: AsyncSession,
+    project_id: str,
+    filters: CommitFilters,
+    *,
+    after: tuple[datetime, int] | None,
+    limit: int,
+    labels: Sequence[str] | None,
+    metrics: Sequence[str],
+) -> list[PageCommit]:
+    """Commits newest first, with their refs, their batches (those labelled `labels`, else all) and
+    the batches' up-to-date statistics of `metrics`; 404 for an unknown project.
+    """
+    page = await repository.commit_page(session, project_id, filters, after=after, limit=limit, labels=labels)
+    if not page:
+        await _require_project(session, project_id)
+    out_of_date = [batch.id for item in page for batch in item.batches if batch.stats is None]
+    fresh = await batch_statistics(session, out_of_date, metrics)
+    wanted = set(metrics)
+
+    def up_to_date(batch: PageBatch) -> PageBatch:
+        stats = fresh[batch.id] if batch.stats is None else _only(batch.stats, wanted)
+        return replace(batch, stats=stats)
+
+    return [replace(item, batches=[up_to_date(batch) for batch in item.batches]) for item in page]
 
 
 async def branches(session: AsyncSession, project_id: str) -> list[str]:
