@@ -17,11 +17,13 @@ def test_admin_implies_every_scope_and_runs_write_implies_runs_read() -> None:
     assert expand([Scope.ADMIN]) == frozenset(Scope)
     assert expand([Scope.RUNS_WRITE]) == {Scope.RUNS_WRITE, Scope.RUNS_READ}
     assert expand([Scope.METRICS_WRITE]) == {Scope.METRICS_WRITE}
+    assert expand([Scope.COMMITS_WRITE]) == {Scope.COMMITS_WRITE}
 
 
 def test_a_token_is_issued_for_the_services_its_scopes_open() -> None:
     assert audiences([Scope.RUNS_WRITE]) == {Audience.QA_API}
     assert audiences([Scope.METRICS_WRITE]) == {Audience.METRICS_BROKER}
+    assert audiences([Scope.COMMITS_WRITE]) == {Audience.QA_API}
     assert audiences([Scope.ADMIN]) == frozenset(Audience)
 
 

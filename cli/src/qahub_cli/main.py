@@ -190,7 +190,9 @@ def whoami(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] 
 
 ScopeOption = Annotated[
     list[str],
-    typer.Option("--scope", help="runs:read, runs:write, metrics:write or admin (repeat for several)."),
+    typer.Option(
+        "--scope", help="runs:read, runs:write, metrics:write, commits:write or admin (repeat for several)."
+    ),
 ]
 ProjectOption = Annotated[
     list[str] | None,

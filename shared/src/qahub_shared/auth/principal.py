@@ -38,6 +38,7 @@ class Scope(StrEnum):
     RUNS_READ = "runs:read"
     RUNS_WRITE = "runs:write"
     METRICS_WRITE = "metrics:write"
+    COMMITS_WRITE = "commits:write"
     ADMIN = "admin"
 
 
@@ -45,6 +46,7 @@ SCOPE_DESCRIPTIONS: dict[Scope, str] = {
     Scope.RUNS_READ: "read projects, commits, batches and outputs (qa_api)",
     Scope.RUNS_WRITE: "upload runs with the qa CLI: outputs, batches, commits, milestones (qa_api)",
     Scope.METRICS_WRITE: "send quality metrics (metrics_broker)",
+    Scope.COMMITS_WRITE: "record commits, branches and tags as git has them (the webhook listener; qa_api)",
     Scope.ADMIN: "manage users, tokens and repositories; implies every other scope (every service)",
 }
 
@@ -57,6 +59,7 @@ _OPENS: dict[Scope, frozenset[Audience]] = {
     Scope.RUNS_READ: frozenset({Audience.QA_API}),
     Scope.RUNS_WRITE: frozenset({Audience.QA_API}),
     Scope.METRICS_WRITE: frozenset({Audience.METRICS_BROKER}),
+    Scope.COMMITS_WRITE: frozenset({Audience.QA_API}),
     Scope.ADMIN: frozenset(Audience),
 }
 
