@@ -185,6 +185,21 @@ async def test_a_deleted_branch_is_gone_from_its_commits_and_from_the_branch_lis
     assert branches == ["main"]
 
 
+async def test_a_branch_name_reads_the_branch_tip_git_reports(
+    client: httpx.AsyncClient, git_client: httpx.AsyncClient
+) -> None:
+    # the CI run of an older commit on main is authored later than the tip (clocks differ)
+    await post_output(
+        client, output_report(commit_branch="main", commit_authored_datetime="2026-11-30T00:00:00Z")
+    )
+    await apply(git_client, {"commits": [commit("tip", hour=1)], "refs": [branch("main", "tip")]})
+
+    v1 = (await client.get("/api/v1/commit/main", params={"project": PROJECT})).json()
+    v2 = (await client.get("/api/v2/commits/main", params={"project": PROJECT})).json()
+
+    assert v1["id"] == v2["sha"] == sha("tip")
+
+
 async def test_a_tag_points_at_its_commit(client: httpx.AsyncClient, git_client: httpx.AsyncClient) -> None:
     await apply(
         git_client, {"commits": [commit("a")], "refs": [{"kind": "tag", "name": "v1.0", "sha": sha("a")}]}

@@ -40,6 +40,7 @@ from qa_api.models import (
     batch_table,
     commit_ref_table,
     commit_table,
+    git_ref_table,
     output_table,
     project_table,
 )
@@ -49,6 +50,7 @@ R = commit_ref_table.c
 B = batch_table.c
 BC = batch_change_table.c
 O = output_table.c  # noqa: E741
+G = git_ref_table.c
 P = project_table.c
 
 
@@ -127,7 +129,8 @@ async def update_commit(session: AsyncSession, commit_id: int, **values: Any) ->
 
 
 async def find_commit(session: AsyncSession, project_id: str, reference: str) -> Commit | None:
-    """A commit by full or abbreviated sha, else the latest commit a branch or tag of that name was on."""
+    """A commit by full or abbreviated sha, else the tip of the branch or tag of that name as git has it,
+    else the latest commit a branch or tag of that name was seen on."""
     if reference.isalnum() and len(reference) >= 4:
         by_sha = (
             await session.execute(
@@ -140,6 +143,18 @@ async def find_commit(session: AsyncSession, project_id: str, reference: str) ->
         if by_sha is not None:
             return by_sha
     names = _ref_names(reference)
+    tip = (
+        await session.execute(
+            select(Commit)
+            .join(git_ref_table, G.commit_id == C.id)
+            .where(G.project_id == project_id, G.name == reference)
+            # a branch before a tag of the same name, as git resolves it
+            .order_by(G.kind)
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    if tip is not None:
+        return tip
     return (
         await session.execute(
             select(Commit)
