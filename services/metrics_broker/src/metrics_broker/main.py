@@ -1,0 +1,114 @@
+"""The metrics broker application: `create_app(settings)` builds it; nothing is built at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TypedDict
+
+import httpx
+from fastapi import FastAPI, Request
+
+from metrics_broker.config import Settings
+from metrics_broker.identity.router import router as identity_router
+from metrics_broker.identity.service import IdentityIssuer
+from metrics_broker.influx.client import InfluxDB
+from metrics_broker.influx.databases import Databases
+from metrics_broker.influx.writer import GroupCommitWriter
+from metrics_broker.tfa.router import router as tfa_router
+from qahub_shared.auth.dependencies import Authenticator
+from qahub_shared.auth.principal import Audience
+from qahub_shared.auth.remote import RemoteKeySet, fetch_revocations
+from qahub_shared.auth.revocations import RevocationList
+from qahub_shared.auth.tokens import TokenVerifier
+from qahub_shared.errors import ERROR_RESPONSES, install_error_handlers
+from qahub_shared.health import health_router
+from qahub_shared.http import BodySizeLimitMiddleware, RequestContextMiddleware
+
+
+class State(TypedDict):
+    """What the lifespan makes available to requests as `request.state.<key>`."""
+
+    settings: Settings
+    http: httpx.AsyncClient
+    influx: InfluxDB
+    writer: GroupCommitWriter
+    authenticator: Authenticator
+    issuer: IdentityIssuer
+
+
+DESCRIPTION = """
+Quality metrics into InfluxDB 1.x, wire-compatible with Trusted Firmware-A's broker and data generators.
+
+* `POST /auth` `{"username", "password"}` → `{"access_token"}`: a QA Hub token scoped `metrics:write`.
+* `POST /` with `Authorization: JWT <token>` (or `Bearer`): a TF-A payload, checked against its kind's
+  schema (`GET /schemas/{kind}`); 204 once InfluxDB has stored every point.
+
+Every error has the same JSON envelope: `{"error": {"code", "message", "details", "request_id"}}`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[State]:
+        # one pooled client to qa_api (keys, revocations, logins); InfluxDB has its own, aioinflux's
+        async with httpx.AsyncClient(timeout=httpx.Timeout(10.0), trust_env=False) as http:
+            influx = InfluxDB(
+                settings.influx_url,
+                timeout_seconds=settings.influx_write_timeout_seconds,
+                username=settings.influx_username,
+                password=settings.influx_password.get_secret_value() if settings.influx_password else None,
+            )
+            writer = GroupCommitWriter(
+                influx,
+                Databases(influx),
+                window_seconds=settings.group_commit_ms / 1000,
+                max_points=settings.group_commit_max_points,
+            )
+            revocations = RevocationList(
+                lambda: fetch_revocations(http, f"{settings.api_url}/api/v2/auth/revocations"),
+                interval_seconds=settings.revocation_refresh_seconds,
+            )
+            verifier = TokenVerifier(
+                RemoteKeySet(http, f"{settings.api_url}/.well-known/jwks.json"),
+                issuer=settings.jwt_issuer,
+                audience=Audience.METRICS_BROKER,
+            )
+            try:
+                async with revocations.running():
+                    yield State(
+                        settings=settings,
+                        http=http,
+                        influx=influx,
+                        writer=writer,
+                        authenticator=Authenticator(verifier, revocations),
+                        issuer=IdentityIssuer(
+                            http, settings.api_url, token_ttl_hours=settings.auth_token_ttl_hours
+                        ),
+                    )
+                    # requests still in flight are answered from what is written now
+                    await writer.close()
+            finally:
+                await influx.close()
+
+    app = FastAPI(
+        title="QA Hub metrics broker",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        responses=ERROR_RESPONSES,
+    )
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+
+    async def influxdb_ready(request: Request) -> None:
+        influx: InfluxDB = request.state.influx
+        await influx.ping()
+
+    app.include_router(health_router({"influxdb": influxdb_ready}))
+    app.include_router(identity_router)
+    app.include_router(tfa_router)
+    return app
