@@ -65,5 +65,15 @@ class InfluxReader:
             total += max(value for value in series["values"][0][1:] if value is not None)
         return total
 
+    async def write_requests(self) -> int:
+        """How many `/write` requests InfluxDB has received since it started (its `/debug/vars`)."""
+        response = await self.client.get("/debug/vars")
+        response.raise_for_status()
+        return sum(
+            int(stats.get("values", {}).get("writeReq", 0))
+            for name, stats in response.json().items()
+            if name.startswith("httpd")
+        )
+
     async def aclose(self) -> None:
         await self.client.aclose()
