@@ -22,6 +22,11 @@ install() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq influxdb >/dev/null
 }
 
+port_taken() {
+  python3 -c 'import socket,sys; s=socket.socket(); s.bind(("127.0.0.1",int(sys.argv[1])))' "$1" 2>/dev/null && return 1
+  return 0
+}
+
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
@@ -50,6 +55,11 @@ start() {
   if [ -f "$dir/port" ] && [ -z "$port" ]; then port=$(cat "$dir/port"); fi
   [ -n "$port" ] || port=$(free_port)
   if ! running "$dir"; then
+    if port_taken "$port"; then
+      # e.g. the system service Debian's package starts: we would be talking to it, not to ours
+      log "127.0.0.1:$port is taken by another server; pick another port, or point QAHUB_INFLUX_URL at it"
+      exit 1
+    fi
     rpc_port=$(free_port)
     cat >"$dir/influxdb.conf" <<CONF
 reporting-disabled = true
