@@ -106,11 +106,11 @@ def fresh_database(server_url: str, prefix: str = "qahub_test") -> Iterator[str]
         asyncio.run(_execute(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-def migrate(database_url: str) -> None:
-    """Apply qa_api's migrations the way operators do: `alembic upgrade head`."""
+def migrate(database_url: str, service: str = "qa_api") -> None:
+    """Apply a service's migrations the way operators do: `alembic upgrade head`."""
     subprocess.run(
         [sys.executable, "-m", "alembic", "upgrade", "head"],
-        cwd=ROOT / "services/qa_api",
+        cwd=ROOT / "services" / service,
         env={**os.environ, "QAHUB_DATABASE_URL": database_url},
         check=True,
         capture_output=True,

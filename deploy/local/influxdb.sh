@@ -22,8 +22,13 @@ install() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq influxdb >/dev/null
 }
 
+# SO_REUSEADDR, as influxd itself binds: connections of a previous run in TIME_WAIT do not count
 port_taken() {
-  python3 -c 'import socket,sys; s=socket.socket(); s.bind(("127.0.0.1",int(sys.argv[1])))' "$1" 2>/dev/null && return 1
+  python3 -c '
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))' "$1" 2>/dev/null && return 1
   return 0
 }
 
@@ -37,8 +42,12 @@ owner_prefix() {
 }
 
 running() {
-  local dir=$1
-  [ -f "$dir/influxd.pid" ] && kill -0 "$(cat "$dir/influxd.pid")" 2>/dev/null
+  local dir=$1 pid state
+  [ -f "$dir/influxd.pid" ] || return 1
+  pid=$(cat "$dir/influxd.pid")
+  # a killed influxd nobody has reaped yet is a zombie: gone, though kill -0 still finds it
+  state=$(ps -o stat= -p "$pid" 2>/dev/null) || return 1
+  [ "${state:0:1}" != Z ]
 }
 
 start() {

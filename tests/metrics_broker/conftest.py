@@ -1,5 +1,6 @@
 """The broker under test, on real servers: InfluxDB 1.x (`influxd`), and qa_api as its own process
-(the identity issuer: logins, tokens, keys, revocations) on a fresh, migrated PostgreSQL database.
+(the identity issuer: logins, tokens, keys, revocations) on a fresh PostgreSQL database, where the
+broker's spool lives too (its own schema, its own migrations), as in one QA Hub deployment.
 
 The broker runs in-process (its lifespan run by `LifespanManager`) and writes to databases named for this
 test session (`t<hex>_TFA_CodeChurn`...), dropped at the end, so a shared InfluxDB
@@ -35,11 +36,26 @@ def influx_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def qa_api(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveQaApi]:
+def database_url(postgres_url: str) -> Iterator[str]:
+    """One database for qa_api and the broker's spool, each migrated by its own alembic."""
     with fresh_database(postgres_url, prefix="qahub_broker_test") as url:
         migrate(url)
-        with running_qa_api(url, tmp_path_factory.mktemp("qa_api")) as server:
-            yield server
+        migrate(url, "metrics_broker")
+        yield url
+
+
+@pytest.fixture
+def spool_database_url(postgres_url: str) -> Iterator[str]:
+    """A spool of its own, for a test whose broker must not share (or drain) the session's."""
+    with fresh_database(postgres_url, prefix="qahub_broker_spool") as url:
+        migrate(url, "metrics_broker")
+        yield url
+
+
+@pytest.fixture(scope="session")
+def qa_api(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveQaApi]:
+    with running_qa_api(database_url, tmp_path_factory.mktemp("qa_api")) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
@@ -50,8 +66,9 @@ def databases() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def settings(influx_url: str, qa_api: LiveQaApi, databases: dict[str, str]) -> Settings:
+def settings(influx_url: str, qa_api: LiveQaApi, databases: dict[str, str], database_url: str) -> Settings:
     return Settings(
+        database_url=database_url,
         influx_url=influx_url,
         api_url=qa_api.url,
         influx_databases=databases,

@@ -78,6 +78,11 @@ async def test_a_dropped_database_is_created_again(
     assert point.tags["Target_Tag"] == "after"
 
 
+def changed(settings: Settings, **changes: Any) -> Settings:
+    """The same settings with some changed, validated again (URLs normalized)."""
+    return Settings(**{**settings.model_dump(), **changes})
+
+
 def _closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -86,9 +91,18 @@ def _closed_port() -> int:
 
 
 @pytest.fixture
-async def broker_without_influxdb(settings: Settings, metrics_token: str) -> AsyncIterator[httpx.AsyncClient]:
-    """The broker pointed at a port where nothing listens."""
-    down = settings.model_copy(update={"influx_url": f"http://127.0.0.1:{_closed_port()}"})
+async def broker_with_nowhere_to_write(
+    settings: Settings, metrics_token: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The broker with InfluxDB and the spool's PostgreSQL both on ports where nothing listens."""
+    down = changed(
+        settings,
+        **{
+            "influx_url": f"http://127.0.0.1:{_closed_port()}",
+            "database_url": f"postgresql+asyncpg://postgres@127.0.0.1:{_closed_port()}/qahub",
+            "spool_timeout_seconds": 1.0,
+        },
+    )
     async with LifespanManager(create_app(down)) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         headers = {"Authorization": f"JWT {metrics_token}"}
@@ -96,31 +110,33 @@ async def broker_without_influxdb(settings: Settings, metrics_token: str) -> Asy
             yield client
 
 
-async def test_while_influxdb_is_down_payloads_get_503_with_retry_after(
-    broker_without_influxdb: httpx.AsyncClient,
+async def test_with_influxdb_and_the_spool_both_down_payloads_get_503_with_retry_after(
+    broker_with_nowhere_to_write: httpx.AsyncClient,
 ) -> None:
-    response = await broker_without_influxdb.post("/", json=tfa_fixture("code_churn.json"))
+    response = await broker_with_nowhere_to_write.post("/", json=tfa_fixture("code_churn.json"))
 
     assert response.status_code == 503
     assert response.headers["retry-after"] == "5"
     error = response.json()["error"]
     assert error["code"] == "service_unavailable"
-    assert "nothing was stored" in error["message"]
+    assert (
+        error["message"] == "InfluxDB and the spool are both unavailable; nothing was stored, retry shortly."
+    )
 
 
 async def test_readiness_follows_influxdb(
-    broker: httpx.AsyncClient, broker_without_influxdb: httpx.AsyncClient
+    broker: httpx.AsyncClient, broker_with_nowhere_to_write: httpx.AsyncClient
 ) -> None:
     assert (await broker.get("/healthz")).status_code == 200
     assert (await broker.get("/readyz")).json() == {"status": "ok"}
-    assert (await broker_without_influxdb.get("/healthz")).status_code == 200
-    down = await broker_without_influxdb.get("/readyz")
+    assert (await broker_with_nowhere_to_write.get("/healthz")).status_code == 200
+    down = await broker_with_nowhere_to_write.get("/readyz")
     assert down.status_code == 503
     assert down.json()["error"]["message"] == "influxdb is unreachable"
 
 
-async def test_a_frozen_influxdb_answers_every_waiting_client_503_within_the_write_timeout(
-    settings: Settings, metrics_token: str
+async def test_a_frozen_influxdb_still_answers_every_client_within_the_write_timeout_from_the_spool(
+    settings: Settings, metrics_token: str, admin_token: str, spool_database_url: str
 ) -> None:
     # a server that accepts connections and never answers: what a frozen influxd looks like
     async def never_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -129,8 +145,13 @@ async def test_a_frozen_influxdb_answers_every_waiting_client_503_within_the_wri
 
     server = await asyncio.start_server(never_answer, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    frozen = settings.model_copy(
-        update={"influx_url": f"http://127.0.0.1:{port}", "influx_write_timeout_seconds": 0.5}
+    frozen = changed(
+        settings,
+        **{
+            "influx_url": f"http://127.0.0.1:{port}",
+            "influx_write_timeout_seconds": 0.5,
+            "database_url": spool_database_url,
+        },
     )
     try:
         async with LifespanManager(create_app(frozen)) as manager:
@@ -140,10 +161,14 @@ async def test_a_frozen_influxdb_answers_every_waiting_client_503_within_the_wri
                 started = asyncio.get_running_loop().time()
                 responses = await asyncio.gather(*(client.post("/", json=churn(f"v{n}")) for n in range(10)))
                 elapsed = asyncio.get_running_loop().time() - started
+                spool = await client.get("/spool", headers={"Authorization": f"Bearer {admin_token}"})
     finally:
         server.close()
 
-    assert [response.status_code for response in responses] == [503] * 10
-    assert all("within the write timeout" in r.json()["error"]["message"] for r in responses)
+    assert [response.status_code for response in responses] == [204] * 10
+    assert {response.headers["x-stored-in"] for response in responses} == {"spool"}
     # one shared attempt to create the database, not one per client in turn (10 x 0.5 s)
     assert elapsed < 2
+    assert spool.status_code == 200, spool.text
+    assert spool.json()["spooled_payloads"] == 10
+    assert spool.json()["backlog"] is True

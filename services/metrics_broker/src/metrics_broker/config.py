@@ -8,7 +8,7 @@ from typing import Self
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from qahub_shared.settings import AuthSettings, CommonSettings
+from qahub_shared.settings import AuthSettings, CommonSettings, DatabaseSettings, ProductionGuard
 
 DEV_INFLUX_URL = "http://127.0.0.1:8086"
 DEV_QA_API_URL = "http://127.0.0.1:5151"
@@ -28,7 +28,7 @@ DEFAULT_DATABASES = {
 _DATABASE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
 
 
-class Settings(CommonSettings, AuthSettings, BaseSettings):
+class Settings(CommonSettings, DatabaseSettings, AuthSettings, ProductionGuard, BaseSettings):
     """Configuration of the metrics broker, read from the environment (and `.env`)."""
 
     model_config = SettingsConfigDict(env_prefix="QAHUB_", env_file=".env", extra="ignore")
@@ -77,6 +77,22 @@ class Settings(CommonSettings, AuthSettings, BaseSettings):
         gt=0,
         le=24 * 365,
         description="Lifetime of the `metrics:write` token `POST /auth` hands out.",
+    )
+
+    spool_batch_size: int = Field(
+        default=100, ge=1, le=10_000, description="Spooled payloads the drainer takes per transaction."
+    )
+    spool_retry_min_seconds: float = Field(
+        default=0.5, gt=0, le=60, description="First wait of the drainer after InfluxDB failed it."
+    )
+    spool_retry_max_seconds: float = Field(
+        default=30.0, gt=0, le=3600, description="Longest wait of the drainer (the backoff doubles up to it)."
+    )
+    spool_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="Longest wait for a PostgreSQL connection of the spool; past it, 503.",
     )
 
     @field_validator("influx_username", "influx_password", mode="before")

@@ -14,7 +14,11 @@ from metrics_broker.identity.router import router as identity_router
 from metrics_broker.identity.service import IdentityIssuer
 from metrics_broker.influx.client import InfluxDB
 from metrics_broker.influx.databases import Databases
-from metrics_broker.influx.writer import GroupCommitWriter
+from metrics_broker.influx.writer import GroupCommitWriter, PointWriter
+from metrics_broker.spool.drainer import Drainer
+from metrics_broker.spool.repository import Spool, create_engine
+from metrics_broker.spool.router import router as spool_router
+from metrics_broker.spool.writer import SpoolingWriter
 from metrics_broker.tfa.router import router as tfa_router
 from qahub_shared.auth.dependencies import Authenticator
 from qahub_shared.auth.principal import Audience
@@ -32,7 +36,9 @@ class State(TypedDict):
     settings: Settings
     http: httpx.AsyncClient
     influx: InfluxDB
-    writer: GroupCommitWriter
+    writer: PointWriter
+    spool: Spool
+    drainer: Drainer
     authenticator: Authenticator
     issuer: IdentityIssuer
 
@@ -42,7 +48,8 @@ Quality metrics into InfluxDB 1.x, wire-compatible with Trusted Firmware-A's bro
 
 * `POST /auth` `{"username", "password"}` → `{"access_token"}`: a QA Hub token scoped `metrics:write`.
 * `POST /` with `Authorization: JWT <token>` (or `Bearer`): a TF-A payload, checked against its kind's
-  schema (`GET /schemas/{kind}`); 204 once InfluxDB has stored every point.
+  schema (`GET /schemas/{kind}`); 204 once InfluxDB has stored every point or, while InfluxDB cannot take
+  them, once they are in the durable spool (PostgreSQL), from which they are written later, in order.
 
 Every error has the same JSON envelope: `{"error": {"code", "message", "details", "request_id"}}`.
 """
@@ -61,11 +68,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 username=settings.influx_username,
                 password=settings.influx_password.get_secret_value() if settings.influx_password else None,
             )
-            writer = GroupCommitWriter(
+            group_commit = GroupCommitWriter(
                 influx,
                 Databases(influx),
                 window_seconds=settings.group_commit_ms / 1000,
                 max_points=settings.group_commit_max_points,
+            )
+            engine = create_engine(
+                settings.database_url,
+                pool_size=settings.database_pool_size,
+                statement_timeout_ms=settings.database_statement_timeout_ms,
+                connect_timeout_s=settings.spool_timeout_seconds,
+            )
+            spool = Spool(engine)
+            drainer = Drainer(
+                spool,
+                group_commit,
+                batch_size=settings.spool_batch_size,
+                max_points=settings.group_commit_max_points,
+                retry_min_seconds=settings.spool_retry_min_seconds,
+                retry_max_seconds=settings.spool_retry_max_seconds,
             )
             revocations = RevocationList(
                 lambda: fetch_revocations(http, f"{settings.api_url}/api/v2/auth/revocations"),
@@ -77,20 +99,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 audience=Audience.METRICS_BROKER,
             )
             try:
+                await drainer.start(check_timeout_seconds=settings.spool_timeout_seconds)
                 async with revocations.running():
                     yield State(
                         settings=settings,
                         http=http,
                         influx=influx,
-                        writer=writer,
+                        writer=SpoolingWriter(group_commit, spool, drainer),
+                        spool=spool,
+                        drainer=drainer,
                         authenticator=Authenticator(verifier, revocations),
                         issuer=IdentityIssuer(
                             http, settings.api_url, token_ttl_hours=settings.auth_token_ttl_hours
                         ),
                     )
                     # requests still in flight are answered from what is written now
-                    await writer.close()
+                    await group_commit.close()
             finally:
+                await drainer.stop()
+                await engine.dispose()
                 await influx.close()
 
     app = FastAPI(
@@ -111,4 +138,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router({"influxdb": influxdb_ready}))
     app.include_router(identity_router)
     app.include_router(tfa_router)
+    app.include_router(spool_router)
     return app

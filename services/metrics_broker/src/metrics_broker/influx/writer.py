@@ -10,8 +10,8 @@ other lines but says nothing about whose line it dropped. Each request's lines a
 their own, so each client gets its own answer. Writing a line twice is harmless: a point with the same
 measurement, tags and timestamp overwrites the previous one with the same values.
 
-`PointWriter` is what the request path depends on, so another writer (e.g. one that spools to
-PostgreSQL when InfluxDB is down) can take this one's place.
+`PointWriter` is what the request path depends on: `spool.writer.SpoolingWriter` wraps this one and
+spools to PostgreSQL what InfluxDB cannot take.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Protocol
 
 from metrics_broker.influx.client import DatabaseMissing, InfluxDB, InfluxError, PointsRejected
@@ -29,10 +30,17 @@ from metrics_broker.influx.databases import Databases
 logger = logging.getLogger(__name__)
 
 
-class PointWriter(Protocol):
-    """Stores lines of line protocol in a database; returns once they are stored."""
+class Stored(StrEnum):
+    """Where a payload's points are when a writer returns: either is durable."""
 
-    async def write(self, database: str, lines: Sequence[str]) -> None: ...
+    INFLUXDB = "influxdb"
+    SPOOL = "spool"
+
+
+class PointWriter(Protocol):
+    """Stores lines of line protocol in a database; returns once they are stored, and where."""
+
+    async def write(self, database: str, lines: Sequence[str]) -> Stored: ...
 
 
 @dataclass(slots=True)
@@ -63,9 +71,9 @@ class GroupCommitWriter:
         self.writes = 0
         """`/write` requests sent to InfluxDB (observability and tests)."""
 
-    async def write(self, database: str, lines: Sequence[str]) -> None:
+    async def write(self, database: str, lines: Sequence[str]) -> Stored:
         if not lines:
-            return
+            return Stored.INFLUXDB
         await self._databases.ensure(database)
         loop = asyncio.get_running_loop()
         waiting = _Waiting(lines=lines, done=loop.create_future())
@@ -80,6 +88,7 @@ class GroupCommitWriter:
             self._commit(database)
         # shielded: a client hanging up must not cancel a write other clients' points share
         await asyncio.shield(waiting.done)
+        return Stored.INFLUXDB
 
     def _commit(self, database: str) -> None:
         group = self._groups.pop(database, None)
@@ -116,6 +125,11 @@ class GroupCommitWriter:
             _settle(waiting, exc)
         else:
             _settle(waiting, None)
+
+    async def write_now(self, database: str, lines: Sequence[str]) -> None:
+        """Write these lines in one request of their own, now (the spool's drainer)."""
+        await self._databases.ensure(database)
+        await self._send(database, lines)
 
     async def _send(self, database: str, lines: Sequence[str]) -> None:
         body = "\n".join(lines)

@@ -52,9 +52,10 @@ async def store_payload(
 ) -> Response:
     """`{"api_version": "1.0", "metadata": {"metrics": "<kind>"}, "data": [points]}` with
     `Authorization: JWT <token>` (or `Bearer`) holding `metrics:write`. 204 once InfluxDB has
-    acknowledged every point; each kind's rules are at `GET /schemas/{kind}`."""
-    await service.store(writer, databases=settings.influx_databases, accepted=accepted)
-    return Response(status_code=204)
+    acknowledged every point, or, while InfluxDB cannot take them, once they are in the durable spool
+    (`X-Stored-In: influxdb` or `spool`); each kind's rules are at `GET /schemas/{kind}`."""
+    stored = await service.store(writer, databases=settings.influx_databases, accepted=accepted)
+    return Response(status_code=204, headers={"X-Stored-In": stored.value})
 
 
 KindPath = Annotated[str, Path(description=f"One of {', '.join(KINDS)}.", examples=["tfa_code_churn"])]
