@@ -63,6 +63,8 @@ fi
 
 log "applying migrations"
 (cd services/qa_api && uv run --quiet alembic upgrade head)
+# the broker's spool: its own schema in the same database
+(cd services/metrics_broker && uv run --quiet alembic upgrade head)
 
 uv run --quiet qa-api &
 pids+=($!)

@@ -53,9 +53,17 @@ def test_unknown_families_and_unsafe_database_names_are_refused(
         settings(influx_databases=databases)
 
 
-def test_production_refuses_the_development_influxdb_and_qa_api_urls() -> None:
+def test_production_refuses_the_development_influxdb_qa_api_and_database_urls() -> None:
+    database = "postgresql://broker:pw@db.internal:5432/qahub"
     with pytest.raises(ValidationError, match="QAHUB_INFLUX_URL"):
-        settings(env="production", api_url="https://qa.example")
+        settings(env="production", api_url="https://qa.example", database_url=database)
     with pytest.raises(ValidationError, match="QAHUB_API_URL"):
-        settings(env="production", influx_url="https://influx.example")
-    assert settings(env="production", influx_url="https://influx.example", api_url="https://qa.example")
+        settings(env="production", influx_url="https://influx.example", database_url=database)
+    with pytest.raises(ValidationError, match="QAHUB_DATABASE_URL"):
+        settings(env="production", influx_url="https://influx.example", api_url="https://qa.example")
+    assert settings(
+        env="production",
+        influx_url="https://influx.example",
+        api_url="https://qa.example",
+        database_url=database,
+    )

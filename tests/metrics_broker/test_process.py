@@ -24,11 +24,12 @@ from tests.qa_api.e2e.qa_api_process import LiveQaApi, _free_port
 
 @pytest.fixture
 def broker_process(
-    influx_url: str, qa_api: LiveQaApi, databases: dict[str, str], tmp_path: Path
+    influx_url: str, qa_api: LiveQaApi, databases: dict[str, str], database_url: str, tmp_path: Path
 ) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
     port = _free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("QAHUB_")}
     env.update(
+        QAHUB_DATABASE_URL=database_url,
         QAHUB_INFLUX_URL=influx_url,
         QAHUB_API_URL=qa_api.url,
         QAHUB_INFLUX_DATABASES=json.dumps(databases),
@@ -91,6 +92,7 @@ async def test_a_generator_logs_in_and_posts_through_the_real_server_then_sigter
     assert process.wait(timeout=15) in (0, -signal.SIGTERM), log.read_text()
     text = log.read_text()
     assert "Application shutdown complete." in text
+    assert "could not look into the spool" not in text
     # the access log names the requests, not the token
     assert "POST / 204" in text
     assert token not in text

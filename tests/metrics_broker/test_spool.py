@@ -26,6 +26,7 @@ from asgi_lifespan import LifespanManager
 
 from metrics_broker.config import Settings
 from metrics_broker.main import create_app
+from metrics_broker.spool.repository import Spool, create_engine
 from tests.metrics_broker.conftest import BASE_URL
 from tests.metrics_broker.influx import InfluxReader
 from tests.metrics_broker.test_writes import changed, churn
@@ -240,3 +241,17 @@ async def test_the_spool_state_is_for_admins(broker: httpx.AsyncClient) -> None:
 
     assert response.status_code == 403
     assert "admin" in response.json()["error"]["message"]
+
+
+async def test_a_database_url_with_sslmode_reaches_the_spool(spool_database_url: str) -> None:
+    # asyncpg refuses `sslmode` as a keyword: the broker hands it over as asyncpg's `ssl`
+    engine = create_engine(
+        spool_database_url.replace("postgresql://", "postgresql+asyncpg://") + "?sslmode=disable",
+        pool_size=1,
+        statement_timeout_ms=1000,
+        connect_timeout_s=5,
+    )
+    try:
+        assert await Spool(engine).is_empty()
+    finally:
+        await engine.dispose()

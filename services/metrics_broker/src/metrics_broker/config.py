@@ -118,8 +118,9 @@ class Settings(CommonSettings, DatabaseSettings, AuthSettings, ProductionGuard, 
                 raise ValueError(f"database name {name!r} must match {_DATABASE_NAME.pattern}")
         return {**DEFAULT_DATABASES, **databases}
 
+    # named apart from ProductionGuard's validator (the database URL), which a same name would replace
     @model_validator(mode="after")
-    def _refuse_dev_defaults_in_production(self) -> Self:
+    def _refuse_dev_services_in_production(self) -> Self:
         if not self.is_production:
             return self
         if self.influx_url == DEV_INFLUX_URL:

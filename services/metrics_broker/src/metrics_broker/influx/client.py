@@ -1,9 +1,11 @@
 """InfluxDB 1.x over HTTP, through aioinflux: ping, create a database, write line protocol.
 
     InfluxError
-    ├── InfluxUnavailable   down, unreachable, too slow (the write timeout), 5xx   → 503, retry later
+    ├── InfluxUnavailable   down, unreachable, too slow (the write timeout), 5xx,     → spool / 503
+    │                       or refusing us (401, 403, 429): nothing the sender can fix
     ├── DatabaseMissing     404 "database not found": created again, then retried
-    └── PointsRejected      400: a line it cannot parse or a field type conflict   → 422 to the sender
+    └── PointsRejected      other 4xx: a line it cannot parse, a field type conflict, → 422 to the sender
+                            a body too large (413)
 
 aioinflux is created inside the running loop (its aiohttp session binds to the loop) and closed on
 shutdown. We hand it finished line protocol (`line_protocol.encode`), never dicts: its own serializer
@@ -31,6 +33,8 @@ with warnings.catch_warnings():
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = "5"
+# 4xx answers about us (credentials, throttling, a missing endpoint), not about the points sent
+_NOT_THE_SENDERS_FAULT = frozenset({401, 403, 404, 429})
 
 
 class InfluxError(Exception):
@@ -122,7 +126,8 @@ class InfluxDB:
             reason = str(exc.headers.get("X-Influxdb-Error", "")) or str(exc.reason)
             if exc.status == 404 and "database not found" in reason:
                 raise DatabaseMissing(reason) from exc
-            if exc.status == 400:
+            if 400 <= exc.status < 500 and exc.status not in _NOT_THE_SENDERS_FAULT:
+                # retrying cannot help: spooling it would only block the spool behind it
                 raise PointsRejected(reason) from exc
             raise InfluxUnavailable(f"HTTP {exc.status}: {reason}") from exc
         except (aiohttp.ClientError, TimeoutError) as exc:

@@ -85,7 +85,7 @@ class Drainer:
                 emptied = await self._drain()
             except (InfluxUnavailable, SpoolUnavailable) as exc:
                 delay = min(max(delay * 2, self._retry_min), self._retry_max)
-                logger.info("spool: cannot drain now (%s); next try in %.1fs", exc, delay)
+                logger.info("spool: cannot drain now (%s); next try in %.1fs", exc.reason, delay)
                 await asyncio.sleep(delay)
                 continue
             except Exception:

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+import asyncpg
+from sqlalchemy import delete, func, insert, make_url, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -17,6 +18,9 @@ from metrics_broker.spool.models import dead_letter, spooled_payload
 from qahub_shared.errors import ServiceUnavailable
 
 logger = logging.getLogger(__name__)
+
+# what reaching PostgreSQL can raise, whatever the layer: each means "the spool is unavailable now"
+_DATABASE_ERRORS = (SQLAlchemyError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 
 
 class SpoolUnavailable(ServiceUnavailable):
@@ -60,20 +64,27 @@ def create_engine(
     url: str, *, pool_size: int, statement_timeout_ms: int, connect_timeout_s: float
 ) -> AsyncEngine:
     """The spool's pool. Timeouts everywhere: the spool is what answers when InfluxDB does not, so it
-    must not hang either."""
+    must not hang either. `?sslmode=` in the URL is handed to asyncpg as its `ssl` argument (asyncpg
+    refuses it as a keyword); without it, asyncpg's default (`prefer`, or `$PGSSLMODE`)."""
+    target = make_url(url)
+    sslmode = target.query.get("sslmode")
+    connect_args: dict[str, Any] = {
+        "timeout": connect_timeout_s,
+        "server_settings": {
+            "statement_timeout": str(statement_timeout_ms),
+            "application_name": "metrics_broker",
+        },
+    }
+    if sslmode is not None:
+        connect_args["ssl"] = sslmode if isinstance(sslmode, str) else sslmode[-1]
+        target = target.difference_update_query(["sslmode"])
     return create_async_engine(
-        url,
+        target,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_timeout=connect_timeout_s,
         pool_pre_ping=True,
-        connect_args={
-            "timeout": connect_timeout_s,
-            "server_settings": {
-                "statement_timeout": str(statement_timeout_ms),
-                "application_name": "metrics_broker",
-            },
-        },
+        connect_args=connect_args,
     )
 
 
@@ -96,7 +107,7 @@ class Spool:
                         database=database, lines="\n".join(lines), points=len(lines)
                     )
                 )
-        except (SQLAlchemyError, OSError, TimeoutError) as exc:
+        except _DATABASE_ERRORS as exc:
             raise _unavailable(exc) from exc
 
     async def is_empty(self) -> bool:
@@ -104,7 +115,7 @@ class Spool:
             async with self._engine.connect() as connection:
                 found = await connection.execute(select(spooled_payload.c.id).limit(1))
                 return found.first() is None
-        except (SQLAlchemyError, OSError, TimeoutError) as exc:
+        except _DATABASE_ERRORS as exc:
             raise _unavailable(exc) from exc
 
     @asynccontextmanager
@@ -122,7 +133,7 @@ class Spool:
                 batch = Batch(connection, [SpooledPayload(**row._mapping) for row in rows])
                 yield batch
                 await batch.flush()
-        except (SQLAlchemyError, OSError, TimeoutError) as exc:
+        except _DATABASE_ERRORS as exc:
             raise _unavailable(exc) from exc
 
     async def stats(self) -> SpoolStats:
@@ -138,7 +149,7 @@ class Spool:
                     )
                 ).one()
                 dead = (await connection.execute(select(func.count()).select_from(dead_letter))).scalar_one()
-        except (SQLAlchemyError, OSError, TimeoutError) as exc:
+        except _DATABASE_ERRORS as exc:
             raise _unavailable(exc) from exc
         return SpoolStats(
             payloads=spooled[0], points=int(spooled[1]), oldest_accepted_at=spooled[2], dead_letters=dead
@@ -151,7 +162,7 @@ class Spool:
                     select(dead_letter).order_by(dead_letter.c.id.desc()).limit(limit)
                 )
                 return [DeadLetter(**row._mapping) for row in rows]
-        except (SQLAlchemyError, OSError, TimeoutError) as exc:
+        except _DATABASE_ERRORS as exc:
             raise _unavailable(exc) from exc
 
 
