@@ -255,3 +255,25 @@ async def test_a_database_url_with_sslmode_reaches_the_spool(spool_database_url:
         assert await Spool(engine).is_empty()
     finally:
         await engine.dispose()
+
+
+async def test_with_postgresql_down_an_influxdb_outage_is_a_503_and_writes_resume_when_influxdb_is_back(
+    influxd: OwnInfluxd, fault_settings: Settings, metrics_token: str, databases: dict[str, str]
+) -> None:
+    no_spool = changed(
+        fault_settings,
+        database_url=f"postgresql+asyncpg://postgres@127.0.0.1:{_free_port()}/qahub",
+        spool_timeout_seconds=1.0,
+    )
+    async with running_broker(no_spool, metrics_token) as broker:
+        influxd.kill()
+        during = await broker.post("/", json=churn("during"))
+        influxd.start()
+        after = await broker.post("/", json=churn("after"))
+
+    assert during.status_code == 503
+    assert during.headers["retry-after"] == "5"
+    # the failed append did not make later payloads queue for a spool that cannot take them
+    assert after.status_code == 204, after.text
+    assert after.headers["x-stored-in"] == "influxdb"
+    assert await stored_targets(influxd, databases["tfa_code_churn"]) == ["after"]

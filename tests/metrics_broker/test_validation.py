@@ -323,6 +323,15 @@ CASES: list[tuple[str, Payload, list[str | int], str]] = [
         ["body", "data", 1, "fields"],
         "exactly one of these sets",
     ),
+    (
+        "image size with more than 1000 fields",
+        second(
+            lambda p: p.update(fields={f"BL{n // 26}{chr(65 + n % 26)}_T": 1 for n in range(1001)}),
+            image_size,
+        ),
+        ["body", "data", 1, "fields"],
+        "at most 1000",
+    ),
     # time
     (
         "time that is not a date",
@@ -372,6 +381,30 @@ CASES: list[tuple[str, Payload, list[str | int], str]] = [
         tfm(lambda b: b["data"][1].update(text=1.5)),
         ["body", "data", 1, "text"],
         "must be an integer",
+    ),
+    (
+        "tfm git_info not an object",
+        tfm(lambda b: b["metadata"].update(git_info="main")),
+        ["body", "metadata", "git_info"],
+        "must be an object",
+    ),
+    (
+        "tfm build_info not an object",
+        tfm(lambda b: b["metadata"].update(build_info=[])),
+        ["body", "metadata", "build_info"],
+        "must be an object",
+    ),
+    (
+        "tfm item not an object",
+        tfm(lambda b: b["data"].append("bl2.axf")),
+        ["body", "data", 2],
+        "must be an object",
+    ),
+    (
+        "tfm file not a string",
+        tfm(lambda b: b["data"][0].update(file=7)),
+        ["body", "data", 0, "file"],
+        "non-empty string",
     ),
     (
         "tfm with an unknown item key",

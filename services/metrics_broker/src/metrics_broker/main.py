@@ -113,9 +113,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                             http, settings.api_url, token_ttl_hours=settings.auth_token_ttl_hours
                         ),
                     )
-                    # requests still in flight are answered from what is written now
-                    await group_commit.close()
             finally:
+                # requests still in flight are answered from what is written now (or spooled)
+                await group_commit.close()
                 await drainer.stop()
                 await engine.dispose()
                 await influx.close()

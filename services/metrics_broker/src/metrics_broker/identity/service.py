@@ -75,8 +75,10 @@ class IdentityIssuer:
         token: str = created.json()["access_token"]
         return token
 
-    async def _post(self, path: str, **kwargs: object) -> httpx.Response:
+    async def _post(
+        self, path: str, *, headers: dict[str, str], json: dict[str, object] | None = None
+    ) -> httpx.Response:
         try:
-            return await self._client.post(self._api + path, **kwargs)  # type: ignore[arg-type]
+            return await self._client.post(self._api + path, json=json, headers=headers)
         except httpx.HTTPError as exc:
             raise _unavailable(f"{path}: {type(exc).__name__}: {exc}") from exc

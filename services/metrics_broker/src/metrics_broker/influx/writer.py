@@ -68,8 +68,6 @@ class GroupCommitWriter:
         self._max_points = max_points
         self._groups: dict[str, _Group] = {}
         self._commits: set[asyncio.Task[None]] = set()
-        self.writes = 0
-        """`/write` requests sent to InfluxDB (observability and tests)."""
 
     async def write(self, database: str, lines: Sequence[str]) -> Stored:
         if not lines:
@@ -133,14 +131,12 @@ class GroupCommitWriter:
 
     async def _send(self, database: str, lines: Sequence[str]) -> None:
         body = "\n".join(lines)
-        self.writes += 1
         try:
             await self._influx.write(database, body)
         except DatabaseMissing:
             # dropped behind our back: create it again, once
             self._databases.forget(database)
             await self._databases.ensure(database)
-            self.writes += 1
             await self._influx.write(database, body)
 
     async def close(self) -> None:

@@ -53,11 +53,14 @@ class Drainer:
 
     @contextlib.asynccontextmanager
     async def appending(self) -> AsyncIterator[None]:
-        """Wrap an append to the spool: from now on new payloads queue behind it, and the drainer wakes."""
+        """Wrap an append to the spool: once it is in, new payloads queue behind it; the drainer wakes.
+
+        A failed append leaves `backlog` as it was: with PostgreSQL down, one InfluxDB hiccup must not
+        send every later payload to a spool that cannot take it while InfluxDB could."""
         self._appending += 1
-        self.backlog = True
         try:
             yield
+            self.backlog = True
         finally:
             self._appending -= 1
             self._woken.set()
