@@ -198,10 +198,13 @@ async def test_a_restarted_broker_drains_what_its_previous_run_spooled(
 ) -> None:
     influxd.kill()
     async with running_broker(fault_settings, metrics_token) as first:
+        # still ready: payloads can be stored, in the spool
+        assert (await first.get("/readyz")).status_code == 200
         for n in range(5):
             response = await first.post("/", json=churn(f"spooled{n}"))
             assert response.headers["x-stored-in"] == "spool"
         assert (await spool_state(first, admin_token))["spooled_payloads"] == 5
+        exposed = (await first.get("/metrics")).text
     influxd.start()
 
     async with running_broker(fault_settings, metrics_token) as second:
@@ -209,6 +212,11 @@ async def test_a_restarted_broker_drains_what_its_previous_run_spooled(
 
     stored = await stored_targets(influxd, databases["tfa_code_churn"])
     assert sorted(stored) == [f"spooled{n}" for n in range(5)]
+    assert "metrics_broker_influxdb_up 0" in exposed
+    assert "metrics_broker_spool_payloads 5" in exposed
+    assert (
+        f'metrics_broker_points_total{{database="{databases["tfa_code_churn"]}",stored="spool"}} 5' in exposed
+    )
 
 
 async def test_a_spooled_point_influxdb_rejects_becomes_a_dead_letter_and_the_rest_drains(

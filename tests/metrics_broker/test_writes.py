@@ -132,7 +132,7 @@ async def test_readiness_follows_influxdb(
     assert (await broker_with_nowhere_to_write.get("/healthz")).status_code == 200
     down = await broker_with_nowhere_to_write.get("/readyz")
     assert down.status_code == 503
-    assert down.json()["error"]["message"] == "influxdb is unreachable"
+    assert down.json()["error"]["message"] == "storage (InfluxDB or the spool) is unreachable"
 
 
 async def test_a_frozen_influxdb_still_answers_every_client_within_the_write_timeout_from_the_spool(

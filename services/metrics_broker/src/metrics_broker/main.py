@@ -12,9 +12,11 @@ from fastapi import FastAPI, Request
 from metrics_broker.config import Settings
 from metrics_broker.identity.router import router as identity_router
 from metrics_broker.identity.service import IdentityIssuer
-from metrics_broker.influx.client import InfluxDB
+from metrics_broker.influx.client import InfluxDB, InfluxUnavailable
 from metrics_broker.influx.databases import Databases
 from metrics_broker.influx.writer import GroupCommitWriter, PointWriter
+from metrics_broker.observability import Counters, RequestCounter
+from metrics_broker.observability import router as metrics_router
 from metrics_broker.spool.drainer import Drainer
 from metrics_broker.spool.repository import Spool, create_engine
 from metrics_broker.spool.router import router as spool_router
@@ -57,6 +59,7 @@ Every error has the same JSON envelope: `{"error": {"code", "message", "details"
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    counters = Counters()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[State]:
@@ -105,7 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                         settings=settings,
                         http=http,
                         influx=influx,
-                        writer=SpoolingWriter(group_commit, spool, drainer),
+                        writer=SpoolingWriter(group_commit, spool, drainer, counters),
                         spool=spool,
                         drainer=drainer,
                         authenticator=Authenticator(verifier, revocations),
@@ -128,14 +131,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses=ERROR_RESPONSES,
     )
     install_error_handlers(app)
+    app.state.counters = counters
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestCounter, counters=counters)
     app.add_middleware(RequestContextMiddleware)
 
-    async def influxdb_ready(request: Request) -> None:
+    async def storage_ready(request: Request) -> None:
+        # ready when payloads can be stored: in InfluxDB, or in the spool while InfluxDB is down
         influx: InfluxDB = request.state.influx
-        await influx.ping()
+        spool: Spool = request.state.spool
+        try:
+            await influx.ping()
+        except InfluxUnavailable:
+            await spool.stats()
 
-    app.include_router(health_router({"influxdb": influxdb_ready}))
+    app.include_router(health_router({"storage (InfluxDB or the spool)": storage_ready}))
+    app.include_router(metrics_router)
     app.include_router(identity_router)
     app.include_router(tfa_router)
     app.include_router(spool_router)

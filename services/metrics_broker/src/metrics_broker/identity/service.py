@@ -31,6 +31,16 @@ def _unavailable(reason: str) -> ServiceUnavailable:
     )
 
 
+def _token_of(response: httpx.Response) -> str:
+    try:
+        token = response.json()["access_token"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise _unavailable(f"{response.request.url.path} answered without a token") from exc
+    if not isinstance(token, str):
+        raise _unavailable(f"{response.request.url.path} answered a token that is not a string")
+    return token
+
+
 class IdentityIssuer:
     """qa_api, over the process's HTTP client."""
 
@@ -57,7 +67,7 @@ class IdentityIssuer:
             )
         if login.status_code != 200:
             raise _unavailable(f"login answered {login.status_code}")
-        session = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        session = {"Authorization": f"Bearer {_token_of(login)}"}
         try:
             created = await self._post(
                 "/api/v2/tokens",
@@ -72,8 +82,7 @@ class IdentityIssuer:
             raise Forbidden(f"User {username!r} may not write metrics (no 'metrics:write' scope).")
         if created.status_code != 201:
             raise _unavailable(f"token creation answered {created.status_code}: {created.text[:200]}")
-        token: str = created.json()["access_token"]
-        return token
+        return _token_of(created)
 
     async def _post(
         self, path: str, *, headers: dict[str, str], json: dict[str, object] | None = None

@@ -3,7 +3,7 @@
     InfluxError
     ├── InfluxUnavailable   down, unreachable, too slow (the write timeout), 5xx,     → spool / 503
     │                       or refusing us (401, 403, 429): nothing the sender can fix
-    ├── DatabaseMissing     404 "database not found": created again, then retried
+    │   └── DatabaseMissing 404 "database not found": created again, then retried
     └── PointsRejected      other 4xx: a line it cannot parse, a field type conflict, → 422 to the sender
                             a body too large (413)
 
@@ -52,8 +52,9 @@ class InfluxUnavailable(InfluxError, ServiceUnavailable):
         self.reason = reason
 
 
-class DatabaseMissing(InfluxError):
-    """The database is gone (dropped since we created it)."""
+class DatabaseMissing(InfluxUnavailable):
+    """The database is gone (dropped since we created it). The writer creates it again and retries once;
+    should that fail too, it is one more way of InfluxDB being unavailable."""
 
 
 class PointsRejected(InfluxError, QAHubError):

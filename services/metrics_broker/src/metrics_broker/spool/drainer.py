@@ -48,8 +48,8 @@ class Drainer:
         self._appending = 0
         self._task: asyncio.Task[None] | None = None
         self.backlog = False
-        self.drained_payloads = 0
-        self.dead_letters = 0
+        self.drained_points = 0
+        """Spooled points written to InfluxDB since start (observability)."""
 
     @contextlib.asynccontextmanager
     async def appending(self) -> AsyncIterator[None]:
@@ -130,7 +130,7 @@ class Drainer:
             else:
                 for payload in run:
                     batch.done(payload)
-                self.drained_payloads += len(run)
+                self.drained_points += sum(payload.points for payload in run)
 
     async def _write_alone(self, batch: Batch, payload: SpooledPayload) -> None:
         try:
@@ -138,10 +138,9 @@ class Drainer:
         except PointsRejected as exc:
             logger.warning("spool: InfluxDB rejected spooled payload %d: %s", payload.id, exc.reason)
             batch.dead(payload, exc.reason)
-            self.dead_letters += 1
         else:
             batch.done(payload)
-            self.drained_payloads += 1
+            self.drained_points += payload.points
 
 
 def _runs(payloads: list[SpooledPayload], max_points: int) -> Iterator[list[SpooledPayload]]:

@@ -16,24 +16,34 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from metrics_broker.influx.client import InfluxUnavailable
+from metrics_broker.influx.client import InfluxUnavailable, PointsRejected
 from metrics_broker.influx.writer import GroupCommitWriter, Stored
+from metrics_broker.observability import Counters
 from metrics_broker.spool.drainer import Drainer
 from metrics_broker.spool.repository import Spool
 
 
 class SpoolingWriter:
-    def __init__(self, direct: GroupCommitWriter, spool: Spool, drainer: Drainer) -> None:
+    def __init__(self, direct: GroupCommitWriter, spool: Spool, drainer: Drainer, counters: Counters) -> None:
         self._direct = direct
         self._spool = spool
         self._drainer = drainer
+        self._counters = counters
 
     async def write(self, database: str, lines: Sequence[str]) -> Stored:
+        stored = await self._write(database, lines)
+        self._counters.points[(database, stored.value)] += len(lines)
+        return stored
+
+    async def _write(self, database: str, lines: Sequence[str]) -> Stored:
         if not self._drainer.backlog:
             try:
                 return await self._direct.write(database, lines)
             except InfluxUnavailable:
                 pass  # acknowledged from the spool instead
+            except PointsRejected:
+                self._counters.rejected[database] += len(lines)
+                raise
         async with self._drainer.appending():
             await self._spool.append(database, lines)
         return Stored.SPOOL
