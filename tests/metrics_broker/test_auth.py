@@ -106,6 +106,26 @@ async def test_a_user_without_metrics_write_gets_no_token(
     assert "metrics:write" in response.json()["error"]["message"]
 
 
+async def test_a_user_restricted_to_projects_gets_a_token_restricted_the_same_way(
+    anonymous: httpx.AsyncClient, identity: httpx.AsyncClient, admin_token: str
+) -> None:
+    username = await create_user(identity, admin_token, projects=["tfa/*"])
+
+    response = await anonymous.post("/auth", json={"username": username, "password": PASSWORD})
+
+    assert response.status_code == 200, response.text
+    granted = claims(response.json()["access_token"])
+    assert granted["projects"] == ["tfa/*"]
+    assert granted["scope"] == "metrics:write"
+    stored = await anonymous.post(
+        "/",
+        json=tfa_fixture("code_churn.json"),
+        headers={"Authorization": f"JWT {response.json()['access_token']}"},
+    )
+    # TF-A's kinds name no project: a metrics:write token writes them, as in TF-A
+    assert stored.status_code == 204, stored.text
+
+
 @pytest.mark.parametrize(
     "body",
     [

@@ -4,6 +4,8 @@ together, a rejection reported to the client whose point it was, InfluxDB down â
 from __future__ import annotations
 
 import asyncio
+import copy
+import json
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,6 +16,7 @@ from asgi_lifespan import LifespanManager
 
 from metrics_broker.config import Settings
 from metrics_broker.main import create_app
+from metrics_broker.tfa.router import OFFLOAD_BYTES
 from tests.metrics_broker.conftest import BASE_URL, tfa_fixture
 from tests.metrics_broker.influx import InfluxReader
 
@@ -172,3 +175,26 @@ async def test_a_frozen_influxdb_still_answers_every_client_within_the_write_tim
     assert spool.status_code == 200, spool.text
     assert spool.json()["spooled_payloads"] == 10
     assert spool.json()["backlog"] is True
+
+
+async def test_a_large_payload_is_checked_and_encoded_off_the_event_loop_and_fully_stored(
+    broker: httpx.AsyncClient, reader: InfluxReader, databases: dict[str, str]
+) -> None:
+    body = churn("v0")
+    point = body["data"][0]
+    body["data"] = [
+        {**point, "tags": {**point["tags"], "Target_Tag": f"v{n}"}, "fields": {"Lines_of_Change": n}}
+        for n in range(1000)
+    ]
+    broken = copy.deepcopy(body)
+    broken["data"][999]["fields"]["Lines_of_Change"] = "many"
+    assert len(json.dumps(body)) > OFFLOAD_BYTES
+
+    rejected = await broker.post("/", json=broken)
+    response = await broker.post("/", json=body)
+
+    assert rejected.status_code == 422
+    assert rejected.json()["error"]["details"][0]["loc"] == ["body", "data", 999, "fields", "Lines_of_Change"]
+    assert response.status_code == 204, response.text
+    points = await reader.points(databases["tfa_code_churn"], "TFA_CodeChurn_Tracking")
+    assert len(points) == 1000

@@ -41,6 +41,22 @@ def _token_of(response: httpx.Response) -> str:
     return token
 
 
+def _projects_of(login: httpx.Response) -> list[str] | None:
+    try:
+        projects = login.json().get("projects")
+    except (ValueError, AttributeError):
+        return None
+    return [str(p) for p in projects] if isinstance(projects, list) else None
+
+
+def _message_of(response: httpx.Response) -> str:
+    """qa_api's own explanation, from its error envelope."""
+    try:
+        return str(response.json()["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        return f"qa_api answered {response.status_code}."
+
+
 class IdentityIssuer:
     """qa_api, over the process's HTTP client."""
 
@@ -68,10 +84,17 @@ class IdentityIssuer:
         if login.status_code != 200:
             raise _unavailable(f"login answered {login.status_code}")
         session = {"Authorization": f"Bearer {_token_of(login)}"}
+        # a user restricted to projects may only make tokens restricted the same way
+        projects = _projects_of(login)
         try:
             created = await self._post(
                 "/api/v2/tokens",
-                json={"name": TOKEN_NAME, "scopes": ["metrics:write"], "expires_in_days": self._ttl_days},
+                json={
+                    "name": TOKEN_NAME,
+                    "scopes": ["metrics:write"],
+                    "expires_in_days": self._ttl_days,
+                    "projects": projects,
+                },
                 headers=session,
             )
         finally:
@@ -79,7 +102,7 @@ class IdentityIssuer:
             with contextlib.suppress(ServiceUnavailable):
                 await self._post("/api/v2/auth/logout", headers=session)
         if created.status_code == 403:
-            raise Forbidden(f"User {username!r} may not write metrics (no 'metrics:write' scope).")
+            raise Forbidden(f"This user may not write metrics: {_message_of(created)}")
         if created.status_code != 201:
             raise _unavailable(f"token creation answered {created.status_code}: {created.text[:200]}")
         return _token_of(created)

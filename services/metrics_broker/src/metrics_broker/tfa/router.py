@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from metrics_broker.deps import SettingsDep, WriterDep
 from metrics_broker.tfa import service
@@ -19,12 +21,22 @@ from qahub_shared.errors import ERROR_RESPONSES, NotFound
 router = APIRouter(tags=["tfa"])
 
 
+# Past this size, parsing and checking take long enough (milliseconds per 100 KiB) to stall every other
+# request on the event loop: they run in a worker thread instead.
+OFFLOAD_BYTES = 128 * 1024
+
+
+def _checked(body: bytes, *, max_points: int, accepted_at_ns: int) -> Accepted:
+    return validate(parse_json(body), max_points=max_points, accepted_at_ns=accepted_at_ns)
+
+
 async def tfa_payload(request: Request, caller: Caller, settings: SettingsDep) -> Accepted:
     """The body, checked: the token first (no work for strangers), then the JSON, then the kind's rules."""
     caller.require(Scope.METRICS_WRITE)
-    payload = parse_json(await request.body())
+    body = await request.body()
     # fixed once: every point without `time` gets it, and retries of this payload reuse it
-    return validate(payload, max_points=settings.max_points_per_request, accepted_at_ns=time.time_ns())
+    check = partial(_checked, body, max_points=settings.max_points_per_request, accepted_at_ns=time.time_ns())
+    return await run_in_threadpool(check) if len(body) > OFFLOAD_BYTES else check()
 
 
 @router.post(
