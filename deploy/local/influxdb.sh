@@ -32,6 +32,13 @@ s.bind(("127.0.0.1", int(sys.argv[1])))' "$1" 2>/dev/null && return 1
   return 0
 }
 
+# python3 rather than curl: a bare Debian machine (CI's) has the one, not always the other
+answers_ping() {
+  python3 -c '
+import sys, urllib.request
+urllib.request.urlopen("http://127.0.0.1:%s/ping" % sys.argv[1], timeout=1)' "$1" 2>/dev/null
+}
+
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
@@ -92,7 +99,7 @@ CONF
     $(owner_prefix) influxd -config "$dir/influxdb.conf" >>"$dir/influxd.log" 2>&1 </dev/null &
     echo $! >"$dir/influxd.pid"
     local tries=0
-    until curl -fsS -o /dev/null "http://127.0.0.1:$port/ping" 2>/dev/null; do
+    until answers_ping "$port"; do
       tries=$((tries + 1))
       if [ $tries -gt 300 ] || ! running "$dir"; then
         log "influxd did not start:"; tail -n 20 "$dir/influxd.log" >&2; exit 1
