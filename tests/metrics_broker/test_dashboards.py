@@ -41,7 +41,6 @@ from tests.metrics_broker.dashboards_grafana import (
     unresolved,
     variable_values,
 )
-from tests.qa_api.e2e.qa_api_process import LiveQaApi
 from tests.servers import influxdb_server
 
 INTERNAL = "_internal"
@@ -68,7 +67,6 @@ def sample_payloads() -> list[dict[str, Any]]:
 
 @dataclass(frozen=True)
 class LoadedInflux:
-    url: str
     client: httpx.AsyncClient
     databases: dict[str, str]
     """Provisioned database name (`TFA_CodeChurn`) → the one this test session's broker wrote to."""
@@ -89,27 +87,23 @@ def monitored_influx_url() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 async def loaded_influx(
-    monitored_influx_url: str, qa_api: LiveQaApi, databases: dict[str, str], metrics_token: str
+    monitored_influx_url: str, settings: Settings, databases: dict[str, str], metrics_token: str
 ) -> AsyncIterator[LoadedInflux]:
-    """Every sample POSTed through the broker as TF-A's generators send them, into that InfluxDB."""
+    """Every sample POSTed through the broker as TF-A's generators send them, into that InfluxDB (the
+    session's broker settings otherwise)."""
     async with httpx.AsyncClient(base_url=monitored_influx_url, timeout=30, trust_env=False) as influx:
         for name in databases.values():  # a shared InfluxDB may hold other tests' points in them
             await influx.post("/query", params={"q": f'DROP DATABASE "{name}"'})
-        settings = Settings(
-            influx_url=monitored_influx_url,
-            api_url=qa_api.url,
-            influx_databases=databases,
-            revocation_refresh_seconds=3600,
-        )
+        monitored = settings.model_copy(update={"influx_url": monitored_influx_url})
         headers = {"Authorization": f"JWT {metrics_token}"}
-        async with LifespanManager(create_app(settings)) as manager:
+        async with LifespanManager(create_app(monitored)) as manager:
             transport = httpx.ASGITransport(app=manager.app)
             async with httpx.AsyncClient(transport=transport, base_url=BASE_URL, headers=headers) as broker:
                 for body in sample_payloads():
                     response = await broker.post("/", json=body)
                     assert response.status_code == 204, (body["metadata"], response.text)
         names = {DEFAULT_DATABASES[family]: name for family, name in databases.items()}
-        yield LoadedInflux(monitored_influx_url, influx, {**names, INTERNAL: INTERNAL})
+        yield LoadedInflux(influx, {**names, INTERNAL: INTERNAL})
         for name in databases.values():
             await influx.post("/query", params={"q": f'DROP DATABASE "{name}"'})
 
