@@ -7,8 +7,9 @@ them), and judge InfluxDB's answer as a panel would show it.
 Grafana behaviour copied here (InfluxDB datasource, InfluxQL raw mode):
 - `$timeFilter` / `$__timeFilter` → `time >= <from>ms and time <= <to>ms`; `$__interval` is the range over the
   panel's data points (about its width in pixels), rounded to a round interval; `$__interval_ms` in ms.
-- `$var`, `${var}`, `[[var]]`: a variable that is neither multi-value nor "include All" is inserted as is; one
-  that is gets regex-escaped, and several values (Grafana's default "All") become `(a|b|c)`.
+- `$var`, `${var}`, `[[var]]`: a variable that is neither multi-value nor "include All" is inserted as is,
+  or regex-escaped inside a `=~ /.../` (Grafana 10 and later); one that is gets regex-escaped, and several
+  values (Grafana's default "All") become `(a|b|c)`.
 - A variable query's values are the second column of each row (`SHOW TAG VALUES`: key, value), or the first
   when there is one column (`SHOW MEASUREMENTS`) or the query is `SHOW FIELD KEYS`; the variable's `regex`
   keeps matching values (its first group when it has one); `sort: 1` sorts them alphabetically.
@@ -78,6 +79,8 @@ _UNITS_MS = {
 _ENV = re.compile(r"\$\{(\w+)\}|\$(\w+)")
 _VARIABLE = re.compile(r"\$\{(\w+)\}|\[\[(\w+)\]\]|\$(\w+)")
 _REGEX_SPECIAL = re.compile(r"[\\^$*+?.()|\[\]{}/]")
+# the regular expression after `=~` or `!~`: where Grafana escapes even a single value
+_REGEX_LITERAL = re.compile(r"[=!]~\s*/((?:\\.|[^/\\])*)/")
 
 
 @dataclass(frozen=True)
@@ -218,19 +221,35 @@ def variable_values(query: str, series: list[dict[str, Any]], regex: str, sort: 
     return sorted(values) if sort == 1 else values
 
 
-def format_variable(values: list[str], variable: Mapping[str, Any]) -> str:
-    if not variable.get("multi") and not variable.get("includeAll"):
-        return values[0]
-    escaped = [_REGEX_SPECIAL.sub(lambda match: "\\" + match.group(0), value) for value in values]
+@dataclass(frozen=True)
+class Selection:
+    """What a template variable is set to: its values, and whether it is multi-value or offers "All"."""
+
+    values: list[str]
+    multi: bool
+
+
+def _regex_escape(value: str) -> str:
+    return _REGEX_SPECIAL.sub(lambda match: "\\" + match.group(0), value)
+
+
+def _format(selection: Selection, in_regex: bool) -> str:
+    if not selection.multi:
+        return _regex_escape(selection.values[0]) if in_regex else selection.values[0]
+    escaped = [_regex_escape(value) for value in selection.values]
     return escaped[0] if len(escaped) == 1 else "(" + "|".join(escaped) + ")"
 
 
-def render_variables(query: str, rendered: Mapping[str, str]) -> str:
-    """Template variables replaced by their rendered value; unknown `$names` stay (the caller checks)."""
+def render_variables(query: str, selections: Mapping[str, Selection]) -> str:
+    """Template variables replaced as Grafana formats them; unknown `$names` stay (the caller checks)."""
+    regex_spans = [match.span(1) for match in _REGEX_LITERAL.finditer(query)]
 
     def replace(match: re.Match[str]) -> str:
         name = match.group(1) or match.group(2) or match.group(3)
-        return rendered.get(name, match.group(0))
+        if name not in selections:
+            return match.group(0)
+        in_regex = any(start <= match.start() < end for start, end in regex_spans)
+        return _format(selections[name], in_regex)
 
     return _VARIABLE.sub(replace, query)
 

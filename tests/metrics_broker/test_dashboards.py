@@ -29,9 +29,9 @@ from tests.metrics_broker.dashboards_grafana import (
     DASHBOARDS,
     Dashboard,
     Datasource,
+    Selection,
     TimeRange,
     datasource_uid,
-    format_variable,
     has_a_value,
     load_dashboards,
     load_datasources,
@@ -159,10 +159,10 @@ async def panel_problems(
     InfluxDB refuses, or one that draws nothing."""
     time_range = await opening_range(dashboard, datasources, influx)
     problems: list[str] = []
-    rendered: dict[str, str] = {}
+    selections: dict[str, Selection] = {}
     for variable in dashboard.variables:
         name = variable["name"]
-        query = render_variables(render_macros(variable["query"], time_range), rendered)
+        query = render_variables(render_macros(variable["query"], time_range), selections)
         datasource = datasources.get(datasource_uid(variable["datasource"]) or "")
         if datasource is None:
             problems.append(f"variable ${name}: datasource {variable['datasource']} is not provisioned")
@@ -173,12 +173,13 @@ async def panel_problems(
             problems.append(f"variable ${name}: {query!r} → {error or 'no values'}")
             continue
         # Grafana opens on "All" when a variable offers it, else on the first value
-        rendered[name] = format_variable(values if variable.get("includeAll") else values[:1], variable)
+        multi = bool(variable.get("multi") or variable.get("includeAll"))
+        selections[name] = Selection(values if variable.get("includeAll") else values[:1], multi)
     for panel in dashboard.panels():
         for target in panel.get("targets", []):
             where = f"panel {panel['title']!r} target {target['refId']}"
             uid = datasource_uid(target.get("datasource")) or datasource_uid(panel.get("datasource")) or ""
-            query = render_variables(render_macros(target["query"], time_range), rendered)
+            query = render_variables(render_macros(target["query"], time_range), selections)
             if unresolved(query):
                 problems.append(f"{where}: {unresolved(query)} not filled in: {query}")
                 continue
