@@ -90,7 +90,8 @@ bind-address = "127.0.0.1:$rpc_port"
   bind-address = "127.0.0.1:$port"
   log-enabled = false
 [monitor]
-  store-enabled = false
+  # InfluxDB's own statistics in _internal: the broker-health dashboard reads them
+  store-enabled = true
 [continuous_queries]
   log-enabled = false
 CONF

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml  # type: ignore[import-untyped]  # PyYAML comes with uvicorn[standard], without its stubs
+import yaml
 
 from tests.servers import ROOT
 
