@@ -9,6 +9,8 @@ from fastapi import Depends, Request
 from metrics_broker.config import Settings
 from metrics_broker.identity.service import IdentityIssuer
 from metrics_broker.influx.writer import PointWriter
+from metrics_broker.kinds.service import KindRegistry
+from metrics_broker.points.service import PointsService
 
 
 def _settings(request: Request) -> Settings:
@@ -26,6 +28,18 @@ def _issuer(request: Request) -> IdentityIssuer:
     return issuer
 
 
+def _registry(request: Request) -> KindRegistry:
+    registry: KindRegistry = request.state.registry
+    return registry
+
+
+def _points(request: Request) -> PointsService:
+    points: PointsService = request.state.points
+    return points
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
 WriterDep = Annotated[PointWriter, Depends(_writer)]
 IssuerDep = Annotated[IdentityIssuer, Depends(_issuer)]
+RegistryDep = Annotated[KindRegistry, Depends(_registry)]
+PointsDep = Annotated[PointsService, Depends(_points)]

@@ -15,8 +15,14 @@ from metrics_broker.identity.service import IdentityIssuer
 from metrics_broker.influx.client import InfluxDB, InfluxUnavailable
 from metrics_broker.influx.databases import Databases
 from metrics_broker.influx.writer import GroupCommitWriter, PointWriter
+from metrics_broker.kinds.repository import KindRepository
+from metrics_broker.kinds.router import router as kinds_router
+from metrics_broker.kinds.service import KindRegistry
 from metrics_broker.observability import Counters, RequestCounter
 from metrics_broker.observability import router as metrics_router
+from metrics_broker.points.repository import IdempotencyKeys
+from metrics_broker.points.router import router as points_router
+from metrics_broker.points.service import PointsService
 from metrics_broker.spool.drainer import Drainer
 from metrics_broker.spool.repository import Spool, create_engine
 from metrics_broker.spool.router import router as spool_router
@@ -43,6 +49,8 @@ class State(TypedDict):
     drainer: Drainer
     authenticator: Authenticator
     issuer: IdentityIssuer
+    registry: KindRegistry
+    points: PointsService
 
 
 DESCRIPTION = """
@@ -52,6 +60,11 @@ Quality metrics into InfluxDB 1.x, wire-compatible with Trusted Firmware-A's bro
 * `POST /` with `Authorization: JWT <token>` (or `Bearer`): a TF-A payload, checked against its kind's
   schema (`GET /schemas/{kind}`); 204 once InfluxDB has stored every point or, while InfluxDB cannot take
   them, once they are in the durable spool (PostgreSQL), from which they are written later, in order.
+  TF-A's kinds, or custom kinds an admin registered (`POST /api/v1/kinds`).
+* `POST /api/v1/points` with `Idempotency-Key`: `{"kind", "points": [...]}`, larger batches of one kind;
+  a retry with the same key and body gets the first answer, nothing written twice.
+* A token restricted to projects (`team-a/*`) writes only the custom kinds of those projects; TF-A's kinds
+  take any `metrics:write` token.
 
 Every error has the same JSON envelope: `{"error": {"code", "message", "details", "request_id"}}`.
 """
@@ -115,6 +128,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                         issuer=IdentityIssuer(
                             http, settings.api_url, token_ttl_hours=settings.auth_token_ttl_hours
                         ),
+                        registry=KindRegistry(
+                            KindRepository(engine),
+                            tfa_databases=settings.influx_databases,
+                            refresh_seconds=settings.kinds_refresh_seconds,
+                        ),
+                        points=PointsService(
+                            IdempotencyKeys(engine), keep_hours=settings.idempotency_key_hours
+                        ),
                     )
             finally:
                 # requests still in flight are answered from what is written now (or spooled)
@@ -149,5 +170,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics_router)
     app.include_router(identity_router)
     app.include_router(tfa_router)
+    app.include_router(kinds_router)
+    app.include_router(points_router)
     app.include_router(spool_router)
     return app
