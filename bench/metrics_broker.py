@@ -149,10 +149,11 @@ class Series:
 
 
 def churn_point(index: int, measurement: str = MEASUREMENT) -> MetricPoint:
-    """One distinct code-churn point, as the broker stores it (tags as TF-A's generator sends them)."""
+    """One distinct code-churn point, as the broker stores it (tags as TF-A's generator sends them):
+    distinct by its time; 1,000 tag values (InfluxDB refuses more than 100,000 values per tag)."""
     return MetricPoint(
         measurement=measurement,
-        tags={"Git_Tag_Date": "20201117", "Base_Tag": "v2.3", "Target_Tag": f"t{index}"},
+        tags={"Git_Tag_Date": "20201117", "Base_Tag": "v2.3", "Target_Tag": f"t{index % 1000}"},
         fields={"Lines_of_Change": 1000 + index % 5000},
         time_ns=(FIRST_TIME_S + index) * 10**9,
     )
