@@ -10,9 +10,12 @@ import httpx
 import jsonschema
 import pytest
 
+from metrics_broker.config import Settings
 from tests.metrics_broker.conftest import tfa_fixture
 from tests.metrics_broker.influx import InfluxReader
 from tests.metrics_broker.kinds import envelope, kind_definition, perf_point, register
+from tests.metrics_broker.test_spool import running_broker
+from tests.metrics_broker.test_writes import _closed_port, changed
 
 PROJECT = "team-a/perf"
 
@@ -271,3 +274,30 @@ async def test_only_an_admin_registers_or_deletes_kinds(
     assert deleted.status_code == 403
     assert anonymous_list.status_code == 401
     assert (await broker.get(f"/api/v1/kinds/{kind}")).status_code == 200
+
+
+async def test_without_postgresql_tfa_kinds_are_still_written_and_custom_kinds_get_a_503(
+    settings: Settings, metrics_token: str, admin_token: str, reader: InfluxReader, databases: dict[str, str]
+) -> None:
+    no_database = changed(
+        settings,
+        database_url=f"postgresql+asyncpg://postgres@127.0.0.1:{_closed_port()}/qahub",
+        spool_timeout_seconds=1.0,
+    )
+    async with running_broker(no_database, metrics_token) as broker:
+        tfa = await broker.post("/", json=tfa_fixture("code_churn.json"))
+        custom = await broker.post("/", json=envelope("perf_latency", perf_point()))
+        batch = await broker.post("/api/v1/points", json={"kind": "perf_latency", "points": [perf_point()]})
+        keyed = await broker.post(
+            "/api/v1/points",
+            json={"kind": "tfa_code_churn", "points": tfa_fixture("code_churn.json")["data"]},
+            headers={"Idempotency-Key": "k1"},
+        )
+        listed = await broker.get("/api/v1/kinds", headers=admin(admin_token))
+
+    assert tfa.status_code == 204, tfa.text
+    for unavailable in (custom, batch, keyed, listed):
+        assert unavailable.status_code == 503, unavailable.text
+        assert unavailable.headers["Retry-After"] == "5"
+    # the keyed batch was refused before anything was written: only the TF-A payload is there
+    assert await reader.count(databases["tfa_code_churn"]) == 1
