@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TypedDict
@@ -117,6 +118,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             try:
                 await drainer.start(check_timeout_seconds=settings.spool_timeout_seconds)
                 async with revocations.running():
+                    # what is built so far lives as long as the process: keep the collector from
+                    # walking it again and again (as qa_api does)
+                    gc.collect()
+                    gc.freeze()
                     yield State(
                         settings=settings,
                         http=http,
