@@ -3,6 +3,8 @@ checked as strictly as TF-A's kinds and stored with the declared types in the ki
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -301,3 +303,51 @@ async def test_without_postgresql_tfa_kinds_are_still_written_and_custom_kinds_g
         assert unavailable.headers["Retry-After"] == "5"
     # the keyed batch was refused before anything was written: only the TF-A payload is there
     assert await reader.count(databases["tfa_code_churn"]) == 1
+
+
+async def test_another_broker_sharing_the_database_sees_kinds_created_and_deleted_within_its_refresh(
+    anonymous: httpx.AsyncClient,
+    settings: Settings,
+    metrics_token: str,
+    admin_token: str,
+    session_reader: InfluxReader,
+    custom_database: str,
+) -> None:
+    async with running_broker(changed(settings, kinds_refresh_seconds=1.0), metrics_token) as other:
+        assert (await other.post("/", json=envelope("nothing_yet", perf_point()))).status_code == 422
+        kind = await register(
+            anonymous, admin_token, kind_definition(project=PROJECT, database=custom_database)
+        )
+        await asyncio.sleep(1.1)  # an unknown name reloads the kinds at most once a second
+        created = await other.post("/", json=envelope(kind, perf_point()))
+        deleted = await anonymous.delete(f"/api/v1/kinds/{kind}", headers=admin(admin_token))
+        await asyncio.sleep(1.1)  # past the other broker's refresh
+        after = await other.post("/", json=envelope(kind, perf_point("later")))
+
+    assert created.status_code == 204, created.text
+    assert deleted.status_code == 204
+    assert after.status_code == 422, after.text
+    assert await session_reader.count(custom_database) == 1
+
+
+async def test_a_kind_without_required_time_stamps_its_points_with_the_moment_of_acceptance(
+    anonymous: httpx.AsyncClient,
+    broker: httpx.AsyncClient,
+    admin_token: str,
+    session_reader: InfluxReader,
+    custom_database: str,
+) -> None:
+    kind = await register(
+        anonymous,
+        admin_token,
+        kind_definition(project=PROJECT, database=custom_database, time_required=False),
+    )
+    untimed = {key: value for key, value in perf_point().items() if key != "time"}
+    before = time.time_ns()
+
+    response = await broker.post("/", json=envelope(kind, untimed, {**untimed, "tags": {"host": "runner-2"}}))
+
+    assert response.status_code == 204, response.text
+    stamps = {point.time_ns for point in await session_reader.points(custom_database, "latency")}
+    assert len(stamps) == 1
+    assert before <= stamps.pop() <= time.time_ns()
