@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import httpx
 import jsonschema
 import pytest
@@ -351,3 +353,32 @@ async def test_a_kind_without_required_time_stamps_its_points_with_the_moment_of
     stamps = {point.time_ns for point in await session_reader.points(custom_database, "latency")}
     assert len(stamps) == 1
     assert before <= stamps.pop() <= time.time_ns()
+
+
+async def test_a_stored_definition_this_broker_cannot_read_is_skipped_and_the_others_still_work(
+    anonymous: httpx.AsyncClient,
+    broker: httpx.AsyncClient,
+    admin_token: str,
+    database_url: str,
+    custom_database: str,
+) -> None:
+    kind = await register(anonymous, admin_token, kind_definition(project=PROJECT, database=custom_database))
+    broken = f"broken_{uuid.uuid4().hex[:8]}"
+    connection = await asyncpg.connect(database_url)
+    try:
+        await connection.execute(
+            "INSERT INTO metrics_broker.custom_kind (name, project, database, definition, created_by)"
+            " VALUES ($1, 'team-a/x', 'Elsewhere', '{\"fields\": 3}', 'hand')",
+            broken,
+        )
+    finally:
+        await connection.close()
+
+    listed = await broker.get("/api/v1/kinds")
+    stored = await broker.post("/", json=envelope(kind, perf_point()))
+
+    assert listed.status_code == 200, listed.text
+    names = [each["name"] for each in listed.json()["custom"]]
+    assert kind in names
+    assert broken not in names
+    assert stored.status_code == 204, stored.text

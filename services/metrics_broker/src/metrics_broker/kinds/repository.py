@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -44,10 +45,17 @@ class KindRepository:
     async def all(self) -> list[KindPublic]:
         try:
             async with self._engine.connect() as connection:
-                rows = await connection.execute(select(custom_kind).order_by(custom_kind.c.name))
-                return [_public(row) for row in rows]
+                rows = (await connection.execute(select(custom_kind).order_by(custom_kind.c.name))).all()
         except DATABASE_ERRORS as exc:
             raise unavailable(exc) from exc
+        kinds = []
+        for row in rows:
+            try:
+                kinds.append(_public(row))
+            except ValidationError as exc:
+                # written by another version of the broker, or by hand: skipped, not a 500 for everyone
+                logger.error("custom kind %r has an invalid definition, skipped: %s", row.name, exc)
+        return kinds
 
     async def create(self, kind: KindCreate, *, created_by: str) -> KindPublic:
         definition = KindDefinition.model_validate(kind.model_dump(include=set(KindDefinition.model_fields)))
