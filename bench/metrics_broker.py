@@ -571,9 +571,9 @@ def print_report(rows: Sequence[Figure], series: Sequence[Series], context: str,
 
 def parse_scale(argv: Sequence[str] | None = None) -> Scale:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else None)
-    parser.add_argument("--payloads", type=int, default=20_000, help="single-point payloads (20,000)")
+    parser.add_argument("--payloads", type=int, default=40_000, help="single-point payloads (40,000)")
     parser.add_argument("--concurrency", type=int, default=32, help="concurrent single-payload clients (32)")
-    parser.add_argument("--batches", type=int, default=60, help="5,000-point batches (60)")
+    parser.add_argument("--batches", type=int, default=200, help="5,000-point batches (200)")
     parser.add_argument("--batch-concurrency", type=int, default=4, help="concurrent batch clients (4)")
     parser.add_argument("--budget", type=float, default=120, help="seconds per series at most (120)")
     args = parser.parse_args(argv)
