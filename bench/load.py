@@ -175,13 +175,21 @@ class LoadClient:
             f"content-type: {content_type}\r\n{self.authorization}{headers}"
             f"Content-Length: {len(body)}\r\n\r\n"
         ).encode() + body
-        connection = self.idle.pop() if self.idle else await self._connect()
+        connection = await self._connection()
         response = await connection.exchange(request)
         if not connection.closed:
             self.idle.append(connection)
         elif connection.transport is not None:
             connection.transport.close()
         return response
+
+    async def _connection(self) -> _Http11Connection:
+        # a server closes keep-alive connections left idle too long (uvicorn: after 5 s)
+        while self.idle:
+            connection = self.idle.pop()
+            if not connection.closed:
+                return connection
+        return await self._connect()
 
     async def _connect(self) -> _Http11Connection:
         _, connection = await asyncio.get_running_loop().create_connection(

@@ -397,6 +397,7 @@ async def measure(
         broker_client = LoadClient(broker.base_url, f"JWT {broker.token}")
         raw_client = LoadClient(influx.url.removesuffix("/"), None)
         try:
+            # each series opens its connections afresh in its warm-up: none idles out between series
             meter = CpuMeter(broker.pid, influx.pid)
             log(f"single payloads: {scale.payloads:,} through the broker at concurrency {scale.concurrency}")
             broker_single = await run_series(
@@ -410,6 +411,7 @@ async def measure(
                 meter=meter,
             )
             await verify(influx, BROKER_DATABASE, broker_single.points)
+            broker_client.close()
             log(f"single payloads: {scale.payloads:,} lines straight to InfluxDB, one per request")
             raw_single = await run_series(
                 "InfluxDB /write, 1 line",
@@ -422,6 +424,7 @@ async def measure(
                 meter=meter,
             )
             await verify(influx, RAW_DATABASE, raw_single.points)
+            raw_client.close()
             chunks = [batched[n : n + BATCH_POINTS] for n in range(0, len(batched), BATCH_POINTS)]
             log(f"batches: {scale.batches} x {BATCH_POINTS:,} points through /api/v1/points")
             broker_batch = await run_series(
@@ -435,6 +438,7 @@ async def measure(
                 meter=meter,
             )
             await verify(influx, BROKER_DATABASE, broker_single.points + broker_batch.points)
+            broker_client.close()
             log(f"batches: {scale.batches} x {BATCH_POINTS:,} lines straight to InfluxDB")
             raw_batch = await run_series(
                 "InfluxDB /write, 5,000 lines",
