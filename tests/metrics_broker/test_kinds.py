@@ -15,6 +15,8 @@ import jsonschema
 import pytest
 
 from metrics_broker.config import Settings
+from metrics_broker.tfa.kinds import KINDS
+from metrics_broker.tfa.validation import kind_names
 from tests.metrics_broker.conftest import tfa_fixture
 from tests.metrics_broker.influx import InfluxReader
 from tests.metrics_broker.kinds import envelope, kind_definition, perf_point, register
@@ -382,3 +384,14 @@ async def test_a_stored_definition_this_broker_cannot_read_is_skipped_and_the_ot
     assert kind in names
     assert broken not in names
     assert stored.status_code == 204, stored.text
+
+
+def test_the_kinds_a_message_lists_are_bounded_however_many_are_registered() -> None:
+    many = {f"kind_{n}": KINDS["tfa_code_churn"] for n in range(45)}
+
+    listed = kind_names(many)
+
+    assert listed.startswith("kind_0, kind_1, ")
+    assert "kind_29" in listed
+    assert "kind_30" not in listed
+    assert listed.endswith("(and 15 more: GET /api/v1/kinds)")

@@ -63,10 +63,6 @@ class Kind:
     """The project namespace owning a custom kind (who may write it); None: every `metrics:write`
     token may (TF-A's kinds)."""
 
-    @property
-    def builtin(self) -> bool:
-        return self.database is None
-
 
 _N, _I, _S, _X = ValueType.NUMBER, ValueType.INTEGER, ValueType.STRING, ValueType.SCALAR
 _RELEASE_TAGS = {"Git_Tag_Date": _N, "Base_Tag": _S, "Target_Tag": _S}

@@ -13,7 +13,7 @@ from metrics_broker.kinds.service import authorize
 from metrics_broker.tfa import service
 from metrics_broker.tfa.json_schema import json_schema
 from metrics_broker.tfa.kinds import KINDS
-from metrics_broker.tfa.validation import Accepted, kind_named, parse_json, validate
+from metrics_broker.tfa.validation import Accepted, kind_named, kind_names, parse_json, validate
 from qahub_shared.auth.dependencies import Caller
 from qahub_shared.auth.principal import Scope
 from qahub_shared.errors import ERROR_RESPONSES, NotFound
@@ -93,5 +93,5 @@ async def kind_schema(kind: KindPath, settings: SettingsDep, registry: RegistryD
     kinds = await registry.kinds(kind)
     found = kinds.get(kind)
     if found is None:
-        raise NotFound(f"No kind {kind[:64]!r}; the kinds are {', '.join(kinds)}.")
+        raise NotFound(f"No kind {kind[:64]!r}; the kinds are {kind_names(kinds)}.")
     return json_schema(found, max_points=settings.max_points_per_request)

@@ -103,6 +103,13 @@ def parse_json(body: bytes) -> object:
         ) from None
 
 
+def kind_names(kinds: Mapping[str, Kind], *, most: int = 30) -> str:
+    """The kinds, for a message: bounded, however many custom kinds are registered."""
+    names = list(kinds)
+    more = f" (and {len(names) - most} more: GET /api/v1/kinds)" if len(names) > most else ""
+    return ", ".join(names[:most]) + more
+
+
 def kind_named(payload: object, key: str = "metadata") -> str | None:
     """The kind a payload names (`metadata.metrics`, or `kind` with `key="kind"`), before validation:
     which kinds to validate it against, and whether the caller may write it."""
@@ -195,7 +202,7 @@ def _points_envelope(
         name = payload["kind"]
         kind = kinds.get(name) if isinstance(name, str) else None
         if kind is None:
-            problems.add(("kind",), f"{str(name)[:64]!r} is not a kind; use one of {', '.join(kinds)}")
+            problems.add(("kind",), f"{str(name)[:64]!r} is not a kind; use one of {kind_names(kinds)}")
         elif kind.shape is None:
             problems.add(("kind",), f"{kind.name} has its own envelope: send it to POST /")
             kind = None
@@ -229,14 +236,14 @@ def _envelope(
         if not isinstance(metadata, dict):
             problems.add(("metadata",), "must be an object", "object_type")
         elif "metrics" not in metadata:
-            problems.add(("metadata", "metrics"), f"is required: one of {', '.join(kinds)}", "missing")
+            problems.add(("metadata", "metrics"), f"is required: one of {kind_names(kinds)}", "missing")
         else:
             name = metadata["metrics"]
             kind = kinds.get(name) if isinstance(name, str) else None
             if kind is None:
                 problems.add(
                     ("metadata", "metrics"),
-                    f"{str(name)[:64]!r} is not a kind; use one of {', '.join(kinds)}",
+                    f"{str(name)[:64]!r} is not a kind; use one of {kind_names(kinds)}",
                 )
             elif kind.shape is not None:
                 _unknown_keys(metadata, {"metrics"}, ("metadata",), problems)
