@@ -20,6 +20,9 @@ async def test_the_openapi_document_describes_kinds_points_and_the_idempotency_k
     assert {"name": "Idempotency-Key", "in": "header"}.items() <= points["parameters"][0].items()
     body = points["requestBody"]["content"]["application/json"]["schema"]
     assert body["examples"][0]["kind"] == "perf_latency"
+    # placed by hand: no reference into the document that does not resolve
+    assert "$ref" not in str(body)
+    assert body["properties"]["points"]["items"]["properties"]["fields"]["type"] == "object"
     assert {"409", "422", "503"} <= set(points["responses"])
     assert "ErrorEnvelope" in str(points["responses"]["422"])
     kind_create = document["components"]["schemas"]["KindCreate"]

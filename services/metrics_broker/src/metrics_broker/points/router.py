@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from metrics_broker.deps import PointsDep, RegistryDep, SettingsDep, WriterDep
 from metrics_broker.kinds.service import authorize
-from metrics_broker.points.schemas import PointsBatch, PointsStored
+from metrics_broker.points.schemas import PointsBatch, PointsStored, inline_schema
 from metrics_broker.points.service import checked_key
 from metrics_broker.tfa.router import OFFLOAD_BYTES
 from metrics_broker.tfa.validation import Accepted, kind_named, parse_json, validate_points
@@ -38,7 +38,7 @@ router = APIRouter(prefix="/api/v1", tags=["points"])
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": PointsBatch.model_json_schema()}},
+            "content": {"application/json": {"schema": inline_schema(PointsBatch)}},
         }
     },
 )
