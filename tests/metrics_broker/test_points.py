@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import timedelta
 from typing import Any
 
+import asyncpg
 import httpx
 
 from tests.metrics_broker.influx import InfluxReader
@@ -242,3 +244,63 @@ async def test_a_malformed_key_is_a_422(broker: httpx.AsyncClient) -> None:
         )
         assert response.status_code == 422, (key, response.text)
         assert "Idempotency-Key" in response.json()["error"]["message"]
+
+
+async def _age_key(
+    database_url: str, key: str, *, claimed: timedelta | None = None, expired: bool = False
+) -> None:
+    """Move a key's clock back, as if its request had hung (`claimed`) or its time were up."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        if claimed is not None:
+            await connection.execute(
+                "UPDATE metrics_broker.idempotency_key SET response = NULL, claimed_at = now() - $2::interval"
+                " WHERE key = $1",
+                key,
+                claimed,
+            )
+        if expired:
+            await connection.execute(
+                "UPDATE metrics_broker.idempotency_key SET expires_at = now() - interval '1 second'"
+                " WHERE key = $1",
+                key,
+            )
+    finally:
+        await connection.close()
+
+
+async def test_a_key_held_by_a_request_that_never_finished_is_taken_over_after_the_lease(
+    broker: httpx.AsyncClient, reader: InfluxReader, databases: dict[str, str], database_url: str
+) -> None:
+    body = {"kind": "tfa_code_churn", "points": churn_points(2)}
+    key = str(uuid.uuid4())
+    assert (await broker.post("/api/v1/points", json=body, headers=keyed(key))).status_code == 200
+
+    await _age_key(database_url, key, claimed=timedelta(seconds=10))
+    running = await broker.post("/api/v1/points", json=body, headers=keyed(key))
+    await _age_key(database_url, key, claimed=timedelta(seconds=61))
+    taken_over = await broker.post("/api/v1/points", json=body, headers=keyed(key))
+
+    assert running.status_code == 409, running.text
+    assert taken_over.status_code == 200, taken_over.text
+    assert "Idempotent-Replayed" not in taken_over.headers
+    assert await reader.count(databases["tfa_code_churn"]) == 2
+
+
+async def test_an_expired_key_may_carry_another_body(
+    broker: httpx.AsyncClient, reader: InfluxReader, databases: dict[str, str], database_url: str
+) -> None:
+    key = str(uuid.uuid4())
+    first = {"kind": "tfa_code_churn", "points": churn_points(2)}
+    assert (await broker.post("/api/v1/points", json=first, headers=keyed(key))).status_code == 200
+
+    await _age_key(database_url, key, expired=True)
+    later = await broker.post(
+        "/api/v1/points",
+        json={"kind": "tfa_code_churn", "points": churn_points(3, prefix="w")},
+        headers=keyed(key),
+    )
+
+    assert later.status_code == 200, later.text
+    assert "Idempotent-Replayed" not in later.headers
+    assert await reader.count(databases["tfa_code_churn"]) == 5
