@@ -230,6 +230,8 @@ async def test_a_kind_name_is_registered_once(
         ({"fields": {"x": {"type": "decimal"}}}, "fields"),
         ({"tags": {"host": {"required": "yes", "colour": 1}}}, "tags"),
         ({"owner": "me"}, "owner"),
+        ({"fields": {"time": {"type": "int"}}}, "fields"),
+        ({"tags": {"p50_ms": {}}}, ""),
     ],
     ids=[
         "uppercase name",
@@ -242,6 +244,8 @@ async def test_a_kind_name_is_registered_once(
         "unknown field type",
         "bad tag rule",
         "unknown key",
+        "field named time",
+        "key both a tag and a field",
     ],
 )
 async def test_an_invalid_kind_definition_is_a_422_naming_what_is_wrong(
@@ -261,7 +265,10 @@ async def test_an_invalid_kind_definition_is_a_422_naming_what_is_wrong(
     assert response.status_code == 422, response.text
     error = response.json()["error"]
     assert error["code"] == "invalid_input"
-    assert any(detail["loc"][:2] == ["body", where] for detail in error["details"]), error
+    assert any(
+        detail["loc"][:2] == ["body", where] if where else detail["loc"] == ["body"]
+        for detail in error["details"]
+    ), error
 
 
 async def test_only_an_admin_registers_or_deletes_kinds(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from metrics_broker.config import DATABASE_NAME
 from metrics_broker.influx.line_protocol import unwritable
@@ -78,7 +78,18 @@ class KindDefinition(BaseModel):
     def _keys(cls, rules: dict[str, Any]) -> dict[str, Any]:
         for name in rules:
             _writable_name(name)
+            if name == "time":
+                # InfluxDB refuses a tag or field named `time`: every point would be rejected
+                raise ValueError("'time' is the point's timestamp; InfluxDB refuses it as a tag or field")
         return rules
+
+    @model_validator(mode="after")
+    def _tags_apart_from_fields(self) -> Self:
+        both = sorted(set(self.tags) & set(self.fields))
+        if both:
+            # InfluxQL could not tell them apart in a query
+            raise ValueError(f"{', '.join(both)}: a key is a tag or a field, not both")
+        return self
 
 
 class KindCreate(KindDefinition):
