@@ -45,3 +45,4 @@ migrate: deps ## Apply database migrations (qa_api, then the metrics broker's sp
 
 bench: deps ## Run the benchmarks (starts throwaway servers)
 	@$(UV) run python bench/qa_api.py
+	@$(UV) run python bench/metrics_broker.py

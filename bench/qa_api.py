@@ -66,7 +66,6 @@ import platform
 import random
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -77,7 +76,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from hashlib import sha1
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import asyncpg
 import httpx
@@ -89,6 +88,15 @@ ROOT = Path(__file__).resolve().parents[1]
 if sys.path and Path(sys.path[0]).resolve() == ROOT / "bench":
     sys.path[0] = str(ROOT)
 
+from bench.load import (  # noqa: E402
+    LoadClient,
+    free_port,
+    log,
+    machine_cpu_s,
+    proc_stat,
+    process_cpu_s,
+    reaped_children_cpu_s,
+)
 from qa_api.commits.repository import COUNTS_SQL, METRICS_SQL  # noqa: E402
 from qa_api.outputs.service import run_key  # noqa: E402
 from qahub_shared.auth.keys import generate_pem  # noqa: E402
@@ -100,10 +108,6 @@ READS_PROJECT = "bench/reads"
 DATABASE = "/data/images"  # the builders' input database
 PAGE_SIZE = 50
 LATER_PAGES = (2, 5, 10, 20)
-
-
-def log(message: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True)
@@ -165,40 +169,6 @@ class CpuUse:
         return self.machine_s - self.client_s - sum(known)
 
 
-def _proc_stat(pid: int) -> list[str] | None:
-    """The fields of /proc/PID/stat after the command name (state is [0]); None when unreadable."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-
-
-def process_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process (Linux /proc; NaN elsewhere, or when it is gone)."""
-    fields = _proc_stat(pid)
-    if fields is None:
-        return math.nan
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def reaped_children_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of the children a process has reaped (Linux /proc; NaN elsewhere)."""
-    fields = _proc_stat(pid)
-    if fields is None:
-        return math.nan
-    return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
-
-
-def machine_cpu_s() -> float:
-    """Busy CPU seconds of the whole machine since boot, over all CPUs (Linux /proc; NaN elsewhere)."""
-    try:
-        ticks = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-    except (OSError, ValueError):
-        return math.nan
-    idle = ticks[3] + ticks[4]  # idle + iowait
-    return (sum(ticks) - idle) / os.sysconf("SC_CLK_TCK")
-
-
 @dataclass(frozen=True)
 class Backends:
     """The PostgreSQL backends serving a database, but the one asking, and their server's postmaster."""
@@ -217,7 +187,7 @@ async def backends(database_url: str) -> Backends:
         sessions = await connection.fetchval(
             "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
         )
-        own = _proc_stat(await connection.fetchval("SELECT pg_backend_pid()"))
+        own = proc_stat(await connection.fetchval("SELECT pg_backend_pid()"))
     finally:
         await connection.close()
     return Backends(
@@ -382,13 +352,6 @@ def lifecycle_bodies(run: RunPlan, project: str) -> tuple[bytes, bytes, bytes]:
 # --- servers --------------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @asynccontextmanager
 async def http_client(base_url: str, concurrency: int) -> AsyncIterator[httpx.AsyncClient]:
     """The one load-generating client: keep-alive connections sized for the concurrency, no proxies."""
@@ -397,100 +360,6 @@ async def http_client(base_url: str, concurrency: int) -> AsyncIterator[httpx.As
         base_url=base_url, limits=limits, timeout=httpx.Timeout(30.0), trust_env=False
     ) as client:
         yield client
-
-
-class _Http11Connection(asyncio.Protocol):
-    """One keep-alive HTTP/1.1 connection carrying one request at a time.
-
-    It sends bytes it is given and reads a response framed by Content-Length (what uvicorn sends for
-    every JSON response); anything else fails the request, so the series cannot miscount.
-    """
-
-    def __init__(self) -> None:
-        self.transport: asyncio.Transport | None = None
-        self.buffer = bytearray()
-        self.response: asyncio.Future[tuple[int, bytes]] | None = None
-        self.closed = False
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports do not derive from asyncio's classes: no isinstance check
-        self.transport = cast(asyncio.Transport, transport)
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        response = self.response
-        if response is None or response.done():
-            return
-        end = self.buffer.find(b"\r\n\r\n")
-        if end < 0:
-            return
-        head = bytes(self.buffer[:end]).lower()
-        start = head.find(b"\r\ncontent-length:")
-        if start < 0:
-            response.set_exception(RuntimeError(f"response without Content-Length: {head[:200]!r}"))
-            return
-        stop = head.find(b"\r\n", start + 2)
-        total = end + 4 + int(head[start + 17 : stop if stop > 0 else len(head)])
-        if len(self.buffer) < total:
-            return
-        body = bytes(self.buffer[end + 4 : total])
-        del self.buffer[:total]
-        if b"\r\nconnection: close" in head:
-            self.closed = True
-        response.set_result((int(head[9:12]), body))
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        if self.response is not None and not self.response.done():
-            self.response.set_exception(ConnectionError(f"the server closed the connection: {exc!r}"))
-
-    async def exchange(self, request: bytes) -> tuple[int, bytes]:
-        assert self.transport is not None
-        self.response = asyncio.get_running_loop().create_future()
-        self.transport.write(request)
-        return await self.response
-
-
-class LoadClient:
-    """The ingest's load generator: HTTP/1.1 keep-alive connections, at most one per concurrent client.
-
-    It sends the requests httpx sends (the same request line, headers and body) with far less CPU per
-    request, so that on a small machine the server, not the client, is what the series measures.
-    """
-
-    def __init__(self, base_url: str, token: str) -> None:
-        self.host, _, port = base_url.removeprefix("http://").partition(":")
-        self.port = int(port)
-        self.token = token
-        self.idle: list[_Http11Connection] = []
-
-    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
-        """POST a JSON body; return the response's status code and body once it has all arrived."""
-        request = (
-            f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nAccept: */*\r\n"
-            "Accept-Encoding: gzip, deflate\r\nConnection: keep-alive\r\nUser-Agent: qahub-bench\r\n"
-            f"content-type: application/json\r\nAuthorization: Bearer {self.token}\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n"
-        ).encode() + body
-        connection = self.idle.pop() if self.idle else await self._connect()
-        response = await connection.exchange(request)
-        if not connection.closed:
-            self.idle.append(connection)
-        elif connection.transport is not None:
-            connection.transport.close()
-        return response
-
-    async def _connect(self) -> _Http11Connection:
-        _, connection = await asyncio.get_running_loop().create_connection(
-            _Http11Connection, self.host, self.port
-        )
-        return connection
-
-    def close(self) -> None:
-        for connection in self.idle:
-            if connection.transport is not None:
-                connection.transport.close()
-        self.idle.clear()
 
 
 @dataclass(frozen=True)
@@ -505,7 +374,7 @@ class Server:
 @asynccontextmanager
 async def qa_api_server(database_url: str) -> AsyncIterator[Server]:
     """Start `python -m qa_api` on a free loopback port; yield it once it is ready."""
-    port = _free_port()
+    port = free_port()
     keys = Path(tempfile.mkdtemp(prefix="qahub-bench-keys-"))
     key_file = keys / "signing-key.pem"
     key_file.write_text(generate_pem())
@@ -612,7 +481,7 @@ async def ingest_over_http(
     latencies = Latencies()
     finished = 0
 
-    client = LoadClient(server.base_url, server.token)
+    client = LoadClient(server.base_url, f"Bearer {server.token}")
     try:
 
         async def post(body: bytes, record: bool) -> None:

@@ -166,3 +166,11 @@ def tfa_fixture(name: str) -> dict[str, Any]:
     """A sample payload exactly as TF-A's generator sends it (`shared/fixtures/tfa/`)."""
     payload: dict[str, Any] = json.loads((FIXTURES / name).read_text())
     return payload
+
+
+@pytest.fixture
+async def custom_database(session_reader: InfluxReader) -> AsyncIterator[str]:
+    """A database name for a custom kind of this test, dropped after it."""
+    name = f"t{uuid.uuid4().hex[:8]}_Custom"
+    yield name
+    await session_reader.execute(f'DROP DATABASE "{name}"')

@@ -285,3 +285,29 @@ async def test_with_postgresql_down_an_influxdb_outage_is_a_503_and_writes_resum
     assert after.status_code == 204, after.text
     assert after.headers["x-stored-in"] == "influxdb"
     assert await stored_targets(influxd, databases["tfa_code_churn"]) == ["after"]
+
+
+async def test_a_batch_acknowledged_from_the_spool_is_replayed_on_retry_and_drained_once(
+    influxd: OwnInfluxd,
+    fault_settings: Settings,
+    metrics_token: str,
+    admin_token: str,
+    databases: dict[str, str],
+) -> None:
+    points = [churn(f"batch{n}")["data"][0] for n in range(300)]
+    body = {"kind": "tfa_code_churn", "points": points}
+    async with running_broker(fault_settings, metrics_token) as broker:
+        influxd.kill()
+        first = await broker.post("/api/v1/points", json=body, headers={"Idempotency-Key": "nightly-42"})
+        retry = await broker.post("/api/v1/points", json=body, headers={"Idempotency-Key": "nightly-42"})
+        spooled = await spool_state(broker, admin_token)
+        influxd.start()
+        await drained(broker, admin_token)
+
+    assert first.status_code == 200, first.text
+    assert first.json()["stored_in"] == "spool"
+    assert retry.content == first.content
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert spooled["spooled_points"] == 300
+    stored = await stored_targets(influxd, databases["tfa_code_churn"])
+    assert sorted(stored) == sorted(f"batch{n}" for n in range(300))

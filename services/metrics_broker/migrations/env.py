@@ -12,6 +12,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+import metrics_broker.kinds.models
+import metrics_broker.points.models  # noqa: F401  (their tables join the metadata)
 from metrics_broker.config import Settings
 from metrics_broker.spool.models import SCHEMA, metadata
 

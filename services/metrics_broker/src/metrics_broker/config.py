@@ -25,7 +25,8 @@ DEFAULT_DATABASES = {
 }
 # InfluxDB accepts almost any database name when quoted; we keep to names that need no quoting in
 # InfluxQL or Grafana.
-_DATABASE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
+DATABASE_NAME = r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$"
+_DATABASE_NAME = re.compile(DATABASE_NAME)
 
 
 class Settings(CommonSettings, DatabaseSettings, AuthSettings, ProductionGuard, BaseSettings):
@@ -77,6 +78,20 @@ class Settings(CommonSettings, DatabaseSettings, AuthSettings, ProductionGuard, 
         gt=0,
         le=24 * 365,
         description="Lifetime of the `metrics:write` token `POST /auth` hands out.",
+    )
+
+    kinds_refresh_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="How often the custom kinds are reloaded from PostgreSQL (another broker's changes "
+        "show within this time; this broker's own at once).",
+    )
+    idempotency_key_hours: float = Field(
+        default=24.0,
+        gt=0,
+        le=24 * 30,
+        description="How long `POST /api/v1/points` remembers an `Idempotency-Key` and its answer.",
     )
 
     spool_batch_size: int = Field(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TypedDict
@@ -15,8 +16,14 @@ from metrics_broker.identity.service import IdentityIssuer
 from metrics_broker.influx.client import InfluxDB, InfluxUnavailable
 from metrics_broker.influx.databases import Databases
 from metrics_broker.influx.writer import GroupCommitWriter, PointWriter
+from metrics_broker.kinds.repository import KindRepository
+from metrics_broker.kinds.router import router as kinds_router
+from metrics_broker.kinds.service import KindRegistry
 from metrics_broker.observability import Counters, RequestCounter
 from metrics_broker.observability import router as metrics_router
+from metrics_broker.points.repository import IdempotencyKeys
+from metrics_broker.points.router import router as points_router
+from metrics_broker.points.service import PointsService
 from metrics_broker.spool.drainer import Drainer
 from metrics_broker.spool.repository import Spool, create_engine
 from metrics_broker.spool.router import router as spool_router
@@ -43,6 +50,8 @@ class State(TypedDict):
     drainer: Drainer
     authenticator: Authenticator
     issuer: IdentityIssuer
+    registry: KindRegistry
+    points: PointsService
 
 
 DESCRIPTION = """
@@ -52,6 +61,11 @@ Quality metrics into InfluxDB 1.x, wire-compatible with Trusted Firmware-A's bro
 * `POST /` with `Authorization: JWT <token>` (or `Bearer`): a TF-A payload, checked against its kind's
   schema (`GET /schemas/{kind}`); 204 once InfluxDB has stored every point or, while InfluxDB cannot take
   them, once they are in the durable spool (PostgreSQL), from which they are written later, in order.
+  TF-A's kinds, or custom kinds an admin registered (`POST /api/v1/kinds`).
+* `POST /api/v1/points` with `Idempotency-Key`: `{"kind", "points": [...]}`, larger batches of one kind;
+  a retry with the same key and body gets the first answer, nothing written twice.
+* A token restricted to projects (`team-a/*`) writes only the custom kinds of those projects; TF-A's kinds
+  take any `metrics:write` token.
 
 Every error has the same JSON envelope: `{"error": {"code", "message", "details", "request_id"}}`.
 """
@@ -104,6 +118,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             try:
                 await drainer.start(check_timeout_seconds=settings.spool_timeout_seconds)
                 async with revocations.running():
+                    # what is built so far lives as long as the process: keep the collector from
+                    # walking it again and again (as qa_api does)
+                    gc.collect()
+                    gc.freeze()
                     yield State(
                         settings=settings,
                         http=http,
@@ -114,6 +132,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                         authenticator=Authenticator(verifier, revocations),
                         issuer=IdentityIssuer(
                             http, settings.api_url, token_ttl_hours=settings.auth_token_ttl_hours
+                        ),
+                        registry=KindRegistry(
+                            KindRepository(engine),
+                            tfa_databases=settings.influx_databases,
+                            refresh_seconds=settings.kinds_refresh_seconds,
+                        ),
+                        points=PointsService(
+                            IdempotencyKeys(engine), keep_hours=settings.idempotency_key_hours
                         ),
                     )
             finally:
@@ -149,5 +175,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics_router)
     app.include_router(identity_router)
     app.include_router(tfa_router)
+    app.include_router(kinds_router)
+    app.include_router(points_router)
     app.include_router(spool_router)
     return app

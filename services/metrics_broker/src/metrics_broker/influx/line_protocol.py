@@ -20,8 +20,10 @@ through influxdb-python, which existing dashboards rely on.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 FieldValue = bool | int | float | str
 
@@ -34,7 +36,9 @@ MAX_TIME_NS = MAX_INT64 - 1
 _MEASUREMENT_ESCAPES = str.maketrans({",": r"\,", " ": r"\ "})
 _KEY_ESCAPES = str.maketrans({",": r"\,", " ": r"\ ", "=": r"\="})
 _STRING_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"'})
-_SPECIAL = frozenset(", =")
+_ESCAPE_LOOKALIKE = re.compile(r"\\[, =]")
+# Measurements, keys and tag values repeat from point to point: each is checked and escaped once.
+_ESCAPED_NAMES = 16384
 
 
 class UnwritablePoint(ValueError):
@@ -65,17 +69,26 @@ def unwritable(text: str, *, quoted: bool = False, measurement: bool = False) ->
         return "must not start with '#'"
     if text.endswith("\\"):
         return "must not end with a backslash"
-    for index, char in enumerate(text[:-1]):
-        if char == "\\" and text[index + 1] in _SPECIAL:
-            return "must not have a backslash just before a comma, a space or '='"
+    if "\\" in text and _ESCAPE_LOOKALIKE.search(text):
+        return "must not have a backslash just before a comma, a space or '='"
     return None
 
 
-def _name(text: str, table: dict[int, str]) -> str:
-    reason = unwritable(text, measurement=table is _MEASUREMENT_ESCAPES)
+@lru_cache(maxsize=_ESCAPED_NAMES)
+def _measurement(text: str) -> str:
+    reason = unwritable(text, measurement=True)
     if reason is not None:
         raise UnwritablePoint(f"{text!r} {reason}")
-    return text.translate(table)
+    return text.translate(_MEASUREMENT_ESCAPES)
+
+
+@lru_cache(maxsize=_ESCAPED_NAMES)
+def _key(text: str) -> str:
+    """A tag key, tag value or field key, escaped."""
+    reason = unwritable(text)
+    if reason is not None:
+        raise UnwritablePoint(f"{text!r} {reason}")
+    return text.translate(_KEY_ESCAPES)
 
 
 def _field_value(value: FieldValue) -> str:
@@ -103,11 +116,9 @@ def encode(point: MetricPoint) -> str:
         raise UnwritablePoint("a point needs at least one field")
     if not MIN_TIME_NS <= point.time_ns <= MAX_TIME_NS:
         raise UnwritablePoint(f"timestamp {point.time_ns} is out of InfluxDB's range")
-    parts = [_name(point.measurement, _MEASUREMENT_ESCAPES)]
+    parts = [_measurement(point.measurement)]
     for key in sorted(point.tags):
-        parts.append(f",{_name(key, _KEY_ESCAPES)}={_name(point.tags[key], _KEY_ESCAPES)}")
-    fields = ",".join(
-        f"{_name(key, _KEY_ESCAPES)}={_field_value(value)}" for key, value in point.fields.items()
-    )
+        parts.append(f",{_key(key)}={_key(point.tags[key])}")
+    fields = ",".join(f"{_key(key)}={_field_value(value)}" for key, value in point.fields.items())
     parts.append(f" {fields} {point.time_ns}")
     return "".join(parts)

@@ -20,7 +20,13 @@ from qahub_shared.errors import ServiceUnavailable
 logger = logging.getLogger(__name__)
 
 # what reaching PostgreSQL can raise, whatever the layer: each means "the spool is unavailable now"
-_DATABASE_ERRORS = (SQLAlchemyError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+DATABASE_ERRORS = _DATABASE_ERRORS = (
+    SQLAlchemyError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    OSError,
+    TimeoutError,
+)
 
 
 class SpoolUnavailable(ServiceUnavailable):

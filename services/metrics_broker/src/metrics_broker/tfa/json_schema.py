@@ -37,8 +37,10 @@ def _value(value_type: ValueType, *, tag: bool) -> dict[str, Any]:
         return string
     if value_type is ValueType.INTEGER:
         return {"type": "integer"}
-    if value_type is ValueType.NUMBER:
+    if value_type in (ValueType.NUMBER, ValueType.FLOAT):
         return {"type": "number"}
+    if value_type is ValueType.BOOLEAN:
+        return {"type": "boolean"}
     return {"anyOf": [string, {"type": "number"}]}
 
 
@@ -78,21 +80,24 @@ def json_schema(kind: Kind, *, max_points: int) -> dict[str, Any]:
             for option in shape.field_sets
         ]
     elif shape.fields:
-        fields["required"] = list(shape.fields)
+        fields["required"] = [name for name in shape.fields if name not in shape.optional_fields]
     required = ["measurement", "tags", "fields", *(["time"] if shape.time_required else [])]
+    measurement: dict[str, Any] = {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_NAME_CHARS,
+        "pattern": _NO_LINE_BREAK,
+    }
+    if shape.measurements is not None:
+        measurement = {"enum": sorted(shape.measurements)}
     point = {
         "type": "object",
         "properties": {
-            "measurement": {
-                "type": "string",
-                "minLength": 1,
-                "maxLength": MAX_NAME_CHARS,
-                "pattern": _NO_LINE_BREAK,
-            },
+            "measurement": measurement,
             "tags": {
                 "type": "object",
                 "properties": {name: _value(t, tag=True) for name, t in shape.tags.items()},
-                "required": list(shape.tags),
+                "required": [name for name in shape.tags if name not in shape.optional_tags],
                 "additionalProperties": False,
             },
             "fields": fields,

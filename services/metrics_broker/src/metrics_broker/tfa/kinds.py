@@ -21,6 +21,10 @@ class ValueType(StrEnum):
     STRING = "string"
     SCALAR = "scalar"
     """A string or a number: TF-A's schemas set no type (e.g. `Measured_Date`)."""
+    FLOAT = "float"
+    """A number stored as a float field, even when sent as `3` (custom kinds: InfluxDB fixes a field's
+    type at its first write, so `3` and `3.5` must land as the same type)."""
+    BOOLEAN = "boolean"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +41,12 @@ class PointShape:
     """Fields named by a pattern instead of listed (image sizes), all of `pattern_type`."""
     pattern_type: ValueType = ValueType.INTEGER
     time_required: bool = True
+    optional_tags: frozenset[str] = frozenset()
+    """Tags of `tags` a point may leave out (custom kinds; every TF-A tag is required)."""
+    optional_fields: frozenset[str] = frozenset()
+    """Fields of `fields` a point may leave out (custom kinds)."""
+    measurements: frozenset[str] | None = None
+    """The measurements a point may name; None: any (TF-A's kinds)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +57,11 @@ class Kind:
     description: str
     shape: PointShape | None
     """None: the kind has its own envelope (`tfm_image_size`)."""
+    database: str | None = None
+    """The InfluxDB database of a custom kind (TF-A's kinds name a `family` instead)."""
+    project: str | None = None
+    """The project namespace owning a custom kind (who may write it); None: every `metrics:write`
+    token may (TF-A's kinds)."""
 
 
 _N, _I, _S, _X = ValueType.NUMBER, ValueType.INTEGER, ValueType.STRING, ValueType.SCALAR

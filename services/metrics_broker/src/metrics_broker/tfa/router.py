@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import time
-from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from metrics_broker.deps import SettingsDep, WriterDep
+from metrics_broker.deps import RegistryDep, SettingsDep, WriterDep
+from metrics_broker.kinds.service import authorize
 from metrics_broker.tfa import service
 from metrics_broker.tfa.json_schema import json_schema
 from metrics_broker.tfa.kinds import KINDS
-from metrics_broker.tfa.validation import Accepted, parse_json, validate
+from metrics_broker.tfa.validation import Accepted, kind_named, kind_names, parse_json, validate
 from qahub_shared.auth.dependencies import Caller
 from qahub_shared.auth.principal import Scope
 from qahub_shared.errors import ERROR_RESPONSES, NotFound
@@ -26,17 +26,28 @@ router = APIRouter(tags=["tfa"])
 OFFLOAD_BYTES = 128 * 1024
 
 
-def _checked(body: bytes, *, max_points: int, accepted_at_ns: int) -> Accepted:
-    return validate(parse_json(body), max_points=max_points, accepted_at_ns=accepted_at_ns)
-
-
-async def tfa_payload(request: Request, caller: Caller, settings: SettingsDep) -> Accepted:
-    """The body, checked: the token first (no work for strangers), then the JSON, then the kind's rules."""
+async def tfa_payload(
+    request: Request, caller: Caller, settings: SettingsDep, registry: RegistryDep
+) -> Accepted:
+    """The body, checked: the token first (no work for strangers), then the JSON, whether this token may
+    write the kind it names, then the kind's rules."""
     caller.require(Scope.METRICS_WRITE)
     body = await request.body()
     # fixed once: every point without `time` gets it, and retries of this payload reuse it
-    check = partial(_checked, body, max_points=settings.max_points_per_request, accepted_at_ns=time.time_ns())
-    return await run_in_threadpool(check) if len(body) > OFFLOAD_BYTES else check()
+    accepted_at_ns = time.time_ns()
+    large = len(body) > OFFLOAD_BYTES
+    payload = await run_in_threadpool(parse_json, body) if large else parse_json(body)
+    name = kind_named(payload)
+    kinds = await registry.kinds(name)
+    if name is not None and name in kinds:
+        authorize(caller, kinds[name])
+
+    def check() -> Accepted:
+        return validate(
+            payload, kinds=kinds, max_points=settings.max_points_per_request, accepted_at_ns=accepted_at_ns
+        )
+
+    return await run_in_threadpool(check) if large else check()
 
 
 @router.post(
@@ -70,12 +81,17 @@ async def store_payload(
     return Response(status_code=204, headers={"X-Stored-In": stored.value})
 
 
-KindPath = Annotated[str, Path(description=f"One of {', '.join(KINDS)}.", examples=["tfa_code_churn"])]
+KindPath = Annotated[
+    str,
+    Path(description=f"One of {', '.join(KINDS)}, or a custom kind.", examples=["tfa_code_churn"]),
+]
 
 
 @router.get("/schemas/{kind}", summary="The JSON Schema of a kind", responses={404: ERROR_RESPONSES[404]})
-async def kind_schema(kind: KindPath, settings: SettingsDep) -> dict[str, Any]:
-    found = KINDS.get(kind)
+async def kind_schema(kind: KindPath, settings: SettingsDep, registry: RegistryDep) -> dict[str, Any]:
+    """The rules of `POST /` for this kind, TF-A's or custom, as a JSON Schema (draft 2020-12)."""
+    kinds = await registry.kinds(kind)
+    found = kinds.get(kind)
     if found is None:
-        raise NotFound(f"No kind {kind[:64]!r}; the kinds are {', '.join(KINDS)}.")
+        raise NotFound(f"No kind {kind[:64]!r}; the kinds are {kind_names(kinds)}.")
     return json_schema(found, max_points=settings.max_points_per_request)

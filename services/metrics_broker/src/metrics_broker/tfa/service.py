@@ -1,4 +1,5 @@
-"""Storing a validated TF-A payload: its points as line protocol, to its kind's database."""
+"""Storing a validated payload (TF-A's or a custom kind's): its points as line protocol, to its kind's
+database."""
 
 from __future__ import annotations
 
@@ -21,7 +22,12 @@ async def store(writer: PointWriter, *, databases: Mapping[str, str], accepted: 
         lines = await run_in_threadpool(_encode_all, accepted)
     else:
         lines = _encode_all(accepted)
-    return await writer.write(databases[accepted.kind.family], lines)
+    return await writer.write(database_of(accepted, databases), lines)
+
+
+def database_of(accepted: Accepted, databases: Mapping[str, str]) -> str:
+    """A custom kind's own database, or the database of a TF-A kind's family."""
+    return accepted.kind.database or databases[accepted.kind.family]
 
 
 def _encode_all(accepted: Accepted) -> list[str]:

@@ -103,14 +103,37 @@ def parse_json(body: bytes) -> object:
         ) from None
 
 
-def validate(payload: object, *, max_points: int, accepted_at_ns: int) -> Accepted:
-    """Check a TF-A payload (`{"api_version", "metadata": {"metrics": kind, ...}, "data": [...]}`);
-    raise `InvalidInput` with every problem found (up to `MAX_PROBLEMS`)."""
+def kind_names(kinds: Mapping[str, Kind], *, most: int = 30) -> str:
+    """The kinds, for a message: bounded, however many custom kinds are registered."""
+    names = list(kinds)
+    more = f" (and {len(names) - most} more: GET /api/v1/kinds)" if len(names) > most else ""
+    return ", ".join(names[:most]) + more
+
+
+def kind_named(payload: object, key: str = "metadata") -> str | None:
+    """The kind a payload names (`metadata.metrics`, or `kind` with `key="kind"`), before validation:
+    which kinds to validate it against, and whether the caller may write it."""
+    if not isinstance(payload, dict):
+        return None
+    if key == "kind":
+        name = payload.get("kind")
+    else:
+        metadata = payload.get("metadata")
+        name = metadata.get("metrics") if isinstance(metadata, dict) else None
+    return name if isinstance(name, str) else None
+
+
+def validate(
+    payload: object, *, kinds: Mapping[str, Kind] = KINDS, max_points: int, accepted_at_ns: int
+) -> Accepted:
+    """Check a TF-A payload (`{"api_version", "metadata": {"metrics": kind, ...}, "data": [...]}`)
+    against `kinds` (TF-A's and the custom kinds registered); raise `InvalidInput` with every problem
+    found (up to `MAX_PROBLEMS`)."""
     problems = _Problems()
     kind: Kind | None = None
     points: list[MetricPoint] = []
     try:
-        kind = _envelope(payload, problems, max_points)
+        kind = _envelope(payload, problems, max_points, kinds)
         if kind is not None and isinstance(payload, dict):
             if kind.shape is None:
                 points = _tfm_image_size(payload, problems)
@@ -143,7 +166,62 @@ def _missing_keys(value: Mapping[str, Any], required: Any, loc: Loc, problems: _
             problems.add((*loc, key), "is required", "missing")
 
 
-def _envelope(payload: object, problems: _Problems, max_points: int) -> Kind | None:
+def validate_points(
+    payload: object, *, kinds: Mapping[str, Kind], max_points: int, accepted_at_ns: int
+) -> Accepted:
+    """Check a `POST /api/v1/points` body (`{"kind", "points": [...]}`): each point as a point of
+    `POST /` is checked, located as `points[3].tags.host`."""
+    problems = _Problems()
+    kind: Kind | None = None
+    points: list[MetricPoint] = []
+    try:
+        kind = _points_envelope(payload, problems, max_points, kinds)
+        if kind is not None and kind.shape is not None and isinstance(payload, dict):
+            for index, item in enumerate(payload["points"]):
+                point = _point(item, kind.shape, ("points", index), problems, accepted_at_ns)
+                if point is not None:
+                    points.append(point)
+    except _TooManyProblems:
+        pass
+    problems.raise_if_any()
+    if kind is None:  # pragma: no cover  (no kind means a problem was reported)
+        raise _invalid([ErrorDetail(loc=["body"], message="body: not a batch of points")])
+    return Accepted(kind=kind, points=points)
+
+
+def _points_envelope(
+    payload: object, problems: _Problems, max_points: int, kinds: Mapping[str, Kind]
+) -> Kind | None:
+    if not isinstance(payload, dict):
+        problems.add((), 'must be a JSON object {"kind", "points"}', "object_type")
+        return None
+    _unknown_keys(payload, {"kind", "points"}, (), problems)
+    _missing_keys(payload, ("kind", "points"), (), problems)
+    kind = None
+    if "kind" in payload:
+        name = payload["kind"]
+        kind = kinds.get(name) if isinstance(name, str) else None
+        if kind is None:
+            problems.add(("kind",), f"{str(name)[:64]!r} is not a kind; use one of {kind_names(kinds)}")
+        elif kind.shape is None:
+            problems.add(("kind",), f"{kind.name} has its own envelope: send it to POST /")
+            kind = None
+    points = payload.get("points")
+    if "points" in payload:
+        if not isinstance(points, list):
+            problems.add(("points",), "must be an array of points", "list_type")
+        elif not points:
+            problems.add(("points",), "must hold at least one point", "too_short")
+        elif len(points) > max_points:
+            problems.add(
+                ("points",), f"holds {len(points)} points; at most {max_points} per request", "too_long"
+            )
+    return kind if not problems.details else None
+
+
+def _envelope(
+    payload: object, problems: _Problems, max_points: int, kinds: Mapping[str, Kind]
+) -> Kind | None:
     if not isinstance(payload, dict):
         problems.add((), 'must be a JSON object {"api_version", "metadata", "data"}', "object_type")
         return None
@@ -158,14 +236,14 @@ def _envelope(payload: object, problems: _Problems, max_points: int) -> Kind | N
         if not isinstance(metadata, dict):
             problems.add(("metadata",), "must be an object", "object_type")
         elif "metrics" not in metadata:
-            problems.add(("metadata", "metrics"), f"is required: one of {', '.join(KINDS)}", "missing")
+            problems.add(("metadata", "metrics"), f"is required: one of {kind_names(kinds)}", "missing")
         else:
             name = metadata["metrics"]
-            kind = KINDS.get(name) if isinstance(name, str) else None
+            kind = kinds.get(name) if isinstance(name, str) else None
             if kind is None:
                 problems.add(
                     ("metadata", "metrics"),
-                    f"{str(name)[:64]!r} is not a kind; use one of {', '.join(KINDS)}",
+                    f"{str(name)[:64]!r} is not a kind; use one of {kind_names(kinds)}",
                 )
             elif kind.shape is not None:
                 _unknown_keys(metadata, {"metrics"}, ("metadata",), problems)
@@ -254,7 +332,14 @@ def _field_value(value: object, expected: ValueType, loc: Loc, problems: _Proble
             problems.add(loc, reason)
             return None
         return value
-    return _number(value, loc, problems, integer=expected is ValueType.INTEGER)
+    if expected is ValueType.BOOLEAN:
+        if not isinstance(value, bool):
+            problems.add(loc, "must be true or false", "bool_type")
+            return None
+        return value
+    number = _number(value, loc, problems, integer=expected is ValueType.INTEGER)
+    # a float field stays a float field when a client sends `3`: InfluxDB would refuse `3i` there
+    return float(number) if number is not None and expected is ValueType.FLOAT else number
 
 
 def _tags(tags: object, shape: PointShape, loc: Loc, problems: _Problems) -> dict[str, str] | None:
@@ -262,7 +347,7 @@ def _tags(tags: object, shape: PointShape, loc: Loc, problems: _Problems) -> dic
         problems.add(loc, "must be an object", "object_type")
         return None
     _unknown_keys(tags, shape.tags, loc, problems)
-    _missing_keys(tags, shape.tags, loc, problems)
+    _missing_keys(tags, [key for key in shape.tags if key not in shape.optional_tags], loc, problems)
     found: dict[str, str] = {}
     for key, expected in shape.tags.items():
         if key in tags:
@@ -304,7 +389,10 @@ def _fields(fields: object, shape: PointShape, loc: Loc, problems: _Problems) ->
             options = " or ".join("{" + ", ".join(sorted(option)) + "}" for option in shape.field_sets)
             problems.add(loc, f"must hold exactly one of these sets of fields: {options}", "field_set")
     else:
-        _missing_keys(fields, shape.fields, loc, problems)
+        required = [key for key in shape.fields if key not in shape.optional_fields]
+        _missing_keys(fields, required, loc, problems)
+        if not fields and not required:  # every field optional: still, a point needs one
+            problems.add(loc, "must hold at least one field", "too_short")
     return found
 
 
@@ -338,6 +426,9 @@ def _point(
             time_ns = parse_time(item["time"])
         except BadTime as exc:
             problems.add((*loc, "time"), str(exc), "datetime")
+    if measurement is not None and shape.measurements is not None and measurement not in shape.measurements:
+        names = ", ".join(sorted(shape.measurements))
+        problems.add((*loc, "measurement"), f"{measurement!r} is not allowed; use one of {names}")
     if len(problems.details) > before or measurement is None or tags is None or not fields:
         return None
     return MetricPoint(measurement=measurement, tags=tags, fields=fields, time_ns=time_ns)
