@@ -25,7 +25,7 @@ from qahub_shared.auth.keys import generate_pem
 from tests.qa_api.identity.helpers import ADMIN_PASSWORD
 from tests.servers import fresh_database, migrate
 
-TABLES = "project, commit, commit_ref, batch, batch_change, test_input, output, milestone"
+TABLES = "project, commit, commit_ref, git_ref, batch, batch_change, test_input, output, milestone"
 
 
 @pytest.fixture(scope="session")

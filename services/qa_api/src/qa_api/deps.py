@@ -55,13 +55,17 @@ class Access:
             self.principal.require(self.scope, project)
 
 
-def _writer(principal: Principal) -> Access:
-    principal.require(Scope.RUNS_WRITE)
-    return Access(Scope.RUNS_WRITE, principal)
+def _writer(principal: Principal, scope: Scope = Scope.RUNS_WRITE) -> Access:
+    principal.require(scope)
+    return Access(scope, principal)
 
 
 async def _write_access(principal: Annotated[Principal, Depends(current_principal)]) -> Access:
     return _writer(principal)
+
+
+async def _commits_write_access(principal: Annotated[Principal, Depends(current_principal)]) -> Access:
+    return _writer(principal, Scope.COMMITS_WRITE)
 
 
 async def write_access(request: Request) -> Access:
@@ -87,6 +91,8 @@ async def _readable_project(project: ProjectParam, access: Annotated[Access, Dep
 SessionDep = Annotated[AsyncSession, Depends(_session)]
 IdentityDep = Annotated[Identity, Depends(_identity)]
 WriteAccess = Annotated[Access, Depends(_write_access)]
+CommitsWriteAccess = Annotated[Access, Depends(_commits_write_access)]
+"""`commits:write`: what git says about commits and refs (the webhook listener's token)."""
 ReadAccess = Annotated[Access, Depends(_read_access)]
 ReadableProject = Annotated[str, Depends(_readable_project)]
 """The `project` query parameter, validated, of a project the caller may read."""

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from qa_api import db
 from qa_api.commits.router import router as commits_router
 from qa_api.config import Settings
+from qa_api.git.router import router as git_router
 from qa_api.identity.router import router as identity_router
 from qa_api.identity.setup import Identity, build_identity, signing_keys, start_bootstrap
 from qa_api.outputs.known import KnownRows
@@ -109,4 +110,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(projects_router)
     app.include_router(commits_router)
     app.include_router(outputs_router)
+    app.include_router(git_router)
     return app

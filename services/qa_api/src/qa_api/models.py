@@ -124,6 +124,29 @@ class CommitRef(SQLModel, table=True):
     first_seen_at: datetime | None = Field(default=None, sa_column=_created_at())
 
 
+class GitRef(SQLModel, table=True):
+    """Where a branch or tag of a project points as git has it (from the webhook listener).
+
+    A branch's history is every commit its tip reaches through `commit.parents`; `commit_ref` keeps
+    what a commit was seen on (by CI runs, and by the pushes that brought it).
+    """
+
+    __tablename__ = "git_ref"
+    __table_args__ = (CheckConstraint("kind IN ('branch', 'tag')", name="kind"),)
+
+    project_id: str = Field(
+        sa_column=Column(Text, ForeignKey("project.id", ondelete="CASCADE"), primary_key=True)
+    )
+    kind: str = Field(sa_column=Column(Text, primary_key=True))
+    name: str = Field(sa_column=Column(Text, primary_key=True))
+    commit_id: int = Field(
+        sa_column=Column(BigInteger, ForeignKey("commit.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    updated_at: datetime | None = Field(default=None, sa_column=_created_at())
+    # the last time the ref moved to a commit that does not descend from where it was (a force push)
+    forced_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
 class Batch(SQLModel, table=True):
     """The outputs of one `qa batch` label on one commit."""
 
@@ -279,6 +302,7 @@ class ApiToken(SQLModel, table=True):
 project_table: Table = Project.__table__  # type: ignore[attr-defined]
 commit_table: Table = Commit.__table__  # type: ignore[attr-defined]
 commit_ref_table: Table = CommitRef.__table__  # type: ignore[attr-defined]
+git_ref_table: Table = GitRef.__table__  # type: ignore[attr-defined]
 batch_table: Table = Batch.__table__  # type: ignore[attr-defined]
 batch_change_table: Table = BatchChange.__table__  # type: ignore[attr-defined]
 test_input_table: Table = TestInput.__table__  # type: ignore[attr-defined]

@@ -8,7 +8,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
+    Text,
     and_,
     bindparam,
     case,
@@ -22,7 +24,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
@@ -38,6 +40,7 @@ from qa_api.models import (
     batch_table,
     commit_ref_table,
     commit_table,
+    git_ref_table,
     output_table,
     project_table,
 )
@@ -47,6 +50,7 @@ R = commit_ref_table.c
 B = batch_table.c
 BC = batch_change_table.c
 O = output_table.c  # noqa: E741
+G = git_ref_table.c
 P = project_table.c
 
 
@@ -125,7 +129,8 @@ async def update_commit(session: AsyncSession, commit_id: int, **values: Any) ->
 
 
 async def find_commit(session: AsyncSession, project_id: str, reference: str) -> Commit | None:
-    """A commit by full or abbreviated sha, else the latest commit a branch or tag of that name was on."""
+    """A commit by full or abbreviated sha, else the tip of the branch or tag of that name as git has it,
+    else the latest commit a branch or tag of that name was seen on."""
     if reference.isalnum() and len(reference) >= 4:
         by_sha = (
             await session.execute(
@@ -138,6 +143,18 @@ async def find_commit(session: AsyncSession, project_id: str, reference: str) ->
         if by_sha is not None:
             return by_sha
     names = _ref_names(reference)
+    tip = (
+        await session.execute(
+            select(Commit)
+            .join(git_ref_table, G.commit_id == C.id)
+            .where(G.project_id == project_id, G.name == reference)
+            # a branch before a tag of the same name, as git resolves it
+            .order_by(G.kind)
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    if tip is not None:
+        return tip
     return (
         await session.execute(
             select(Commit)
@@ -155,6 +172,34 @@ def _ref_names(name: str) -> list[str]:
     return [name, f"origin/{name}"]
 
 
+def on_branch(project_id: str, names: Sequence[str]) -> ColumnElement[bool]:
+    """Whether a commit (`commit.id`) is on one of these branches: git's history of the branch (every
+    commit its tip reaches through parents), or seen there by a CI run or a push.
+    """
+    history = text(
+        """
+        WITH RECURSIVE history(id, parents) AS (
+            SELECT c.id, c.parents FROM git_ref AS g JOIN commit AS c ON c.id = g.commit_id
+            WHERE g.project_id = :history_project AND g.kind = 'branch' AND g.name = ANY(:history_names)
+          UNION
+            SELECT c.id, c.parents
+            FROM history AS h CROSS JOIN LATERAL unnest(h.parents) AS p(sha)
+            JOIN commit AS c ON c.project_id = :history_project AND c.sha = p.sha
+        )
+        SELECT id FROM history
+        """
+    ).bindparams(
+        bindparam("history_project", project_id),
+        bindparam("history_names", list(names), type_=ARRAY(Text)),
+    )
+    seen = (
+        select(R.commit_id)
+        .where(R.commit_id == C.id, R.kind == RefKind.BRANCH.value, R.name.in_(names))
+        .exists()
+    )
+    return seen | C.id.in_(history.columns(id=BigInteger))
+
+
 async def latest_commit_with_results(
     session: AsyncSession, project_id: str, branch: str, batch_label: str | None
 ) -> Commit | None:
@@ -167,13 +212,10 @@ async def latest_commit_with_results(
         .select_from(batch_table.join(output_table, O.batch_id == B.id))
         .where(*batch_match, O.status == OutputStatus.FINISHED.value)
     )
-    on_branch = exists().where(
-        R.commit_id == C.id, R.kind == RefKind.BRANCH.value, R.name.in_(_ref_names(branch))
-    )
     return (
         await session.execute(
             select(Commit)
-            .where(C.project_id == project_id, on_branch, has_results)
+            .where(C.project_id == project_id, on_branch(project_id, _ref_names(branch)), has_results)
             .order_by(C.authored_at.desc(), C.id.desc())
             .limit(1)
         )
@@ -340,13 +382,7 @@ def _contains(fragment: str) -> str:
 def _filters(project_id: str, filters: CommitFilters) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = [C.project_id == project_id]
     if filters.branch:
-        conditions.append(
-            exists().where(
-                R.commit_id == C.id,
-                R.kind == RefKind.BRANCH.value,
-                R.name.in_(_ref_names(filters.branch)),
-            )
-        )
+        conditions.append(on_branch(project_id, _ref_names(filters.branch)))
     if filters.tag:
         conditions.append(
             exists().where(R.commit_id == C.id, R.kind == RefKind.TAG.value, R.name == filters.tag)
