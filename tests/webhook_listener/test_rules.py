@@ -1,0 +1,71 @@
+"""Rules that need no server: QA-Board's config merge, allowed clone URLs, production settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import SecretStr, ValidationError
+
+from webhook_listener.config import Settings
+from webhook_listener.qaboard_config import merged_config
+from webhook_listener.repositories.service import clone_url_allowed
+
+
+def test_a_subproject_config_is_merged_over_its_ancestors_as_qaboard_merges() -> None:
+    configs: dict[str, dict[str, Any]] = {
+        "": {
+            "project": {"name": "repo"},
+            "inputs": {"database": "/root", "batches": ["a.yaml"]},
+            "lsf": {"q": 1},
+        },
+        "algo": {"inputs": {"database": "/algo", "batches": ["super", "b.yaml"]}, "lsf": {"q": 0}},
+        "algo/fast": {"inputs": {"type": "image", "database": None}},
+    }
+
+    merged = merged_config(configs, "algo/fast")
+
+    # later (deeper) wins; empty or false values do not override; "super" splices the parent's list
+    assert merged == {
+        "project": {"name": "repo"},
+        "inputs": {"database": "/algo", "batches": ["a.yaml", "b.yaml"], "type": "image"},
+        "lsf": {"q": 1},
+    }
+    assert configs["algo"]["inputs"]["batches"] == ["super", "b.yaml"]  # inputs are not mutated
+
+
+def test_a_config_saying_root_true_starts_the_chain() -> None:
+    configs = {"": {"a": 1}, "tools": {"root": True, "b": 2}, "tools/x": {"c": 3}}
+
+    assert merged_config(configs, "tools/x") == {"root": True, "b": 2, "c": 3}
+    assert merged_config({}, "") is None
+
+
+def test_file_urls_are_refused_unless_enabled() -> None:
+    default = Settings()
+    enabled = Settings(webhook_allow_file_urls=True)
+
+    assert not clone_url_allowed(default, "file:///srv/git/repo.git")
+    assert clone_url_allowed(enabled, "file:///srv/git/repo.git")
+    assert clone_url_allowed(default, "https://gitlab.example.com/group/repo.git")
+    assert not clone_url_allowed(default, "http://gitlab.example.com/group/repo.git")
+
+
+def test_production_refuses_development_defaults() -> None:
+    production: dict[str, Any] = {
+        "env": "production",
+        "webhook_database_url": "postgresql://listener@db.internal/qahub",
+        "api_url": "https://qa-api.internal",
+        "webhook_qa_api_token": SecretStr("token"),
+    }
+    Settings.model_validate(production)
+
+    unsafe_changes: list[dict[str, Any]] = [
+        {"webhook_allow_file_urls": True},
+        {"webhook_qa_api_token": None},
+        {"api_url": "http://127.0.0.1:5151"},
+        {"webhook_database_url": None},
+    ]
+    for unsafe in unsafe_changes:
+        with pytest.raises(ValidationError):
+            Settings.model_validate({**production, **unsafe})
