@@ -41,6 +41,7 @@ format: deps ## Format the code
 
 migrate: deps ## Apply database migrations to QAHUB_DATABASE_URL
 	@cd services/qa_api && $(UV) run alembic upgrade head
+	@cd services/webhook_listener && $(UV) run alembic upgrade head
 
 bench: deps ## Run the benchmarks (starts throwaway servers)
 	@$(UV) run python bench/qa_api.py

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make run`: bring up what QA Hub needs on this machine and run its services in the foreground.
+# `make run`: bring up what QA Hub needs on this machine and run its services (qa_api, the webhook
+# listener) in the foreground.
 #
 # Without QAHUB_DATABASE_URL, a local PostgreSQL cluster lives in $QAHUB_DATA_DIR/postgres (default
 # .data/), on 127.0.0.1. Without QAHUB_JWT_SIGNING_KEY_FILE, tokens are signed with a key generated once
@@ -48,12 +49,38 @@ fi
 
 log "applying migrations"
 (cd services/qa_api && uv run --quiet alembic upgrade head)
+(cd services/webhook_listener && uv run --quiet alembic upgrade head)
 
 uv run --quiet qa-api &
 pids+=($!)
 api_url="http://${QAHUB_QA_API_HOST:-127.0.0.1}:${QAHUB_QA_API_PORT:-5151}"
 log "qa_api on $api_url (API docs: /docs)"
 log "log in: uv run qahub login --username ${QAHUB_ADMIN_USERNAME:-admin}  (first start: the admin's password is \$QAHUB_ADMIN_PASSWORD, in dev mode by default 'qahub-dev-admin')"
+
+# The webhook listener sends commits to qa_api with a `commits:write` token. Without one configured, dev
+# mode makes one: log in as the first admin (its password is known here) and create a short-lived token.
+if [ -z "${QAHUB_WEBHOOK_QA_API_TOKEN:-}" ]; then
+  export QAHUB_API_URL="$api_url"
+  for _ in $(seq 100); do
+    uv run --quiet python -c "import httpx, sys; sys.exit(httpx.get('$api_url/readyz', trust_env=False).status_code != 200)" \
+      2>/dev/null && break
+    sleep 0.2
+  done
+  token_config="$data_dir/webhook-listener-cli"
+  if QAHUB_CONFIG_DIR="$token_config" uv run --quiet qahub login --username "${QAHUB_ADMIN_USERNAME:-admin}" \
+       --password "${QAHUB_ADMIN_PASSWORD:-qahub-dev-admin}" 2>/dev/null \
+     && QAHUB_WEBHOOK_QA_API_TOKEN=$(QAHUB_CONFIG_DIR="$token_config" uv run --quiet qahub token create \
+       --name webhook-listener --scope commits:write --expires 7d 2>/dev/null); then
+    export QAHUB_WEBHOOK_QA_API_TOKEN
+    log "webhook listener: created a commits:write token for it (set QAHUB_WEBHOOK_QA_API_TOKEN to choose one)"
+  else
+    log "webhook listener: no QAHUB_WEBHOOK_QA_API_TOKEN and could not create one; deliveries will fail until set"
+  fi
+fi
+
+QAHUB_DATA_DIR="$data_dir" uv run --quiet webhook-listener &
+pids+=($!)
+log "webhook listener on http://${QAHUB_WEBHOOK_HOST:-127.0.0.1}:${QAHUB_WEBHOOK_PORT:-5152} (register a repository: uv run qahub repo add --help)"
 
 # Any service exiting stops them all.
 wait -n "${pids[@]}"
