@@ -136,11 +136,13 @@ def plan(
     if not changes:
         return Plan()
 
-    # every added commit, oldest first, and the tips (which qa_api may lack when history was capped)
+    # every commit a ref update names, oldest first: qa_api accepts a ref update only when it knows them
+    # all (tips may be older than a capped history; removed commits are sent again, which is harmless)
     wanted: list[str] = []
     listed: set[str] = set()
     for change in changes:
-        for sha in [*reversed(change.added), *([change.new] if change.new else [])]:
+        named = [*reversed(change.removed), *reversed(change.added), *([change.new] if change.new else [])]
+        for sha in named:
             if sha not in listed:
                 listed.add(sha)
                 wanted.append(sha)
@@ -167,7 +169,9 @@ def plan(
                     sha=change.new,
                     forced=change.forced and project in had,
                     added=[sha for sha in change.added if project in per_commit.get(sha, {})],
-                    removed=change.removed if project in had else [],
+                    removed=[sha for sha in change.removed if project in per_commit.get(sha, {})]
+                    if project in had
+                    else [],
                 )
             )
         for project in sorted(had - has):
