@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 from pydantic import SecretStr, ValidationError
 
+from qahub_shared.schemas.git import MAX_REFS, GitRefKind, GitRefUpdate
+from webhook_listener.changes import MAX_SHAS_PER_BODY, _bounded
 from webhook_listener.config import Settings
 from webhook_listener.qaboard_config import merged_config
 from webhook_listener.repositories.service import clone_url_allowed
@@ -69,3 +71,16 @@ def test_production_refuses_development_defaults() -> None:
     for unsafe in unsafe_changes:
         with pytest.raises(ValidationError):
             Settings.model_validate({**production, **unsafe})
+
+
+def test_ref_updates_are_split_so_no_body_names_too_many_commits() -> None:
+    many = [f"{i:040x}" for i in range(12_000)]
+    refs = [
+        GitRefUpdate(kind=GitRefKind.BRANCH, name=f"b{i}", sha=many[0], added=many[:9_000]) for i in range(3)
+    ] + [GitRefUpdate(kind=GitRefKind.TAG, name=f"t{i}", sha=many[0]) for i in range(150)]
+
+    groups = list(_bounded(refs))
+
+    assert [ref for group in groups for ref in group] == refs
+    assert all(len(group) <= MAX_REFS for group in groups)
+    assert all(sum(len(r.added) + len(r.removed) + 1 for r in group) <= MAX_SHAS_PER_BODY for group in groups)

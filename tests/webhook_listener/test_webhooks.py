@@ -163,3 +163,18 @@ async def test_a_clone_url_outside_the_allowed_prefixes_is_refused(listener: Lis
     )
 
     assert response.status_code == 422
+
+
+async def test_credentials_in_a_clone_url_are_never_shown(listener: Listener) -> None:
+    project = unique_project()
+    # nothing listens on port 1: every fetch fails, and git's message names the URL
+    await listener.register(project, "https://deploy:t0ken-in-url@127.0.0.1:1/group/repo.git")
+
+    failed = await listener.settled(project)
+    listed = await listener.client.get("/api/v2/repositories", params={"limit": 500}, headers=listener.admin)
+
+    assert failed[0]["state"] == "failed"
+    assert failed[0]["reason"].startswith("git: ")
+    assert "t0ken-in-url" not in str(failed)
+    assert "t0ken-in-url" not in listed.text
+    assert "https://***@127.0.0.1:1/group/repo.git" in listed.text

@@ -17,7 +17,7 @@ Everything here blocks (it reads the mirror): run it in a worker thread.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +40,9 @@ from webhook_listener.qaboard_config import merged_config
 logger = logging.getLogger(__name__)
 
 _PROJECT_ID: TypeAdapter[str] = TypeAdapter(ProjectId)
+MAX_REF_NAME = 255
+"""qa_api's longest branch or tag name (`Label`)."""
+MAX_SHAS_PER_BODY = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +115,8 @@ def plan(
     new_ref_max_commits: int,
 ) -> Plan:
     """Compare the mirror at `path` with `sent` and build the updates of every project of `repository`."""
-    current = mirror.read_refs(path)
+    current = {key: sha for key, sha in mirror.read_refs(path).items() if _nameable(key)}
+    branch_tips = {sha for key, sha in current.items() if key.kind == "branch"}
     changes: list[_RefChange] = []
     for key in sorted(set(current) | set(sent), key=lambda k: (k.kind, k.name)):
         before = sent.get(key)
@@ -123,6 +127,9 @@ def plan(
         if after is not None:
             if before is None:
                 others = {ref.sha for other, ref in sent.items() if other != key}
+                if key.kind == "tag":
+                    # a tag names one commit: only commits no branch reaches are new with it
+                    others |= branch_tips
                 change.added = mirror.rev_list(path, after, exclude=others, max_count=new_ref_max_commits)
             else:
                 ancestor = mirror.is_ancestor(path, before.sha, after)
@@ -184,11 +191,29 @@ def plan(
         refs = refs_of.get(project, [])
         for start in range(0, len(commits), MAX_COMMITS):
             result.updates.append(GitUpdates(project=project, commits=commits[start : start + MAX_COMMITS]))
-        for start in range(0, len(refs), MAX_REFS):
-            result.updates.append(GitUpdates(project=project, refs=refs[start : start + MAX_REFS]))
+        for group in _bounded(refs):
+            result.updates.append(GitUpdates(project=project, refs=group))
     return result
 
 
-def sent_refs(rows: Iterable[tuple[str, str, str, list[str]]]) -> dict[RefKey, SentRef]:
-    """`sent_ref` rows (kind, name, sha, projects) as `plan` takes them."""
-    return {RefKey(kind, name): SentRef(sha, tuple(projects)) for kind, name, sha, projects in rows}
+def _nameable(key: RefKey) -> bool:
+    if 0 < len(key.name) <= MAX_REF_NAME:
+        return True
+    logger.warning("ignoring the %s %r: its name is longer than qa_api stores", key.kind, key.name[:80])
+    return False
+
+
+def _bounded(refs: list[GitRefUpdate]) -> Iterator[list[GitRefUpdate]]:
+    """Ref updates in groups of at most MAX_REFS, naming at most MAX_SHAS_PER_BODY commits each (about
+    a megabyte of JSON), so a first sync of a repository with many refs stays within qa_api's body cap."""
+    group: list[GitRefUpdate] = []
+    named = 0
+    for ref in refs:
+        size = len(ref.added) + len(ref.removed) + 1
+        if group and (len(group) == MAX_REFS or named + size > MAX_SHAS_PER_BODY):
+            yield group
+            group, named = [], 0
+        group.append(ref)
+        named += size
+    if group:
+        yield group

@@ -9,6 +9,7 @@ with gitpython and closes it before returning, so no `git cat-file` process outl
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterable, Iterator
@@ -61,7 +62,7 @@ def _open(path: Path) -> Iterator[git.Repo]:
     try:
         repo = git.Repo(path)
     except (git.exc.GitError, OSError) as error:
-        raise GitFailure(f"cannot open the mirror: {error}") from None
+        raise GitFailure(f"cannot open the mirror: {type(error).__name__}") from None
     try:
         with repo.git.custom_environment(**_GIT_ENV):
             yield repo
@@ -71,8 +72,17 @@ def _open(path: Path) -> Iterator[git.Repo]:
         repo.close()
 
 
+_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+
+
+def redact(text: str) -> str:
+    """`text` without the credentials a URL in it may carry (`https://user:token@host` → `https://***@host`)."""
+    return _USERINFO.sub("***@", text)
+
+
 def _describe(error: git.exc.GitCommandError) -> str:
-    stderr = str(error.stderr or "").strip().replace("\n", " ")[:500]
+    stderr = redact(str(error.stderr or "").strip().replace("\n", " "))[:500]
+    # the command itself is not quoted: its arguments may hold the clone URL
     return f"git {error.command[1] if len(error.command) > 1 else ''} exited with {error.status}: {stderr}"
 
 
@@ -153,7 +163,7 @@ def rev_list(path: Path, tip: str, *, exclude: Iterable[str], max_count: int) ->
         stdout, stderr = process.proc.communicate(lines.encode())
         if process.proc.returncode != 0:
             detail = stderr.decode(errors="replace").strip()[:500]
-            raise GitFailure(f"git rev-list exited with {process.proc.returncode}: {detail}")
+            raise GitFailure(f"git rev-list exited with {process.proc.returncode}: {redact(detail)}")
     output: bytes = stdout
     return output.decode().split()
 

@@ -26,10 +26,13 @@ from collections.abc import AsyncIterator
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from webhook_listener import changes, mirror
+from webhook_listener.changes import SentRef
 from webhook_listener.config import Settings
 from webhook_listener.deliveries import repository as inbox
+from webhook_listener.mirror import RefKey
 from webhook_listener.qa_api import QaApi, QaApiRefused, QaApiUnavailable
 from webhook_listener.repositories import repository as repositories
+from webhook_listener.repositories.repository import Repository
 from webhook_listener.repositories.service import clone_url_allowed, mirror_path
 
 logger = logging.getLogger(__name__)
@@ -118,6 +121,21 @@ class Workers:
             attempts = await inbox.max_attempts(connection, ids) if ids else 0
         if not ids or found is None:
             return
+        try:
+            await self._bring_up_to_date(ids, found, sent, attempts)
+        except Exception as error:
+            # a bug or the database: the deliveries must not stay `processing` for ever
+            logger.exception("processing deliveries %s of %s failed", ids, found.path)
+            reason = f"internal error: {type(error).__name__}"
+            if attempts >= self._settings.webhook_max_git_attempts:
+                await self._finish(ids, reason=reason)
+            else:
+                await self._retry(ids, reason, attempts)
+
+    async def _bring_up_to_date(
+        self, ids: list[int], found: Repository, sent: dict[RefKey, SentRef], attempts: int
+    ) -> None:
+        repository_id = found.id
         settings = self._settings
         if not clone_url_allowed(settings, found.clone_url):
             await self._finish(ids, reason="the registered clone URL is not allowed by the settings")

@@ -42,7 +42,7 @@ def public(found: Repository) -> RepositoryPublic:
         id=found.id,
         provider=Provider(found.provider),
         project=found.path,
-        clone_url=found.clone_url,
+        clone_url=mirror.redact(found.clone_url),
         created_at=found.created_at,
     )
 
