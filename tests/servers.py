@@ -90,3 +90,14 @@ def migrate(database_url: str) -> None:
         check=True,
         capture_output=True,
     )
+
+
+def migrate_webhook_listener(database_url: str) -> None:
+    """Apply the webhook listener's migrations (its own tables and history) the way operators do."""
+    subprocess.run(
+        [sys.executable, "-m", "alembic", "upgrade", "head"],
+        cwd=ROOT / "services/webhook_listener",
+        env={**os.environ, "QAHUB_WEBHOOK_DATABASE_URL": database_url},
+        check=True,
+        capture_output=True,
+    )

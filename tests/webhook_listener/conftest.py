@@ -8,9 +8,6 @@ clean slate. qa_api runs for the whole session; a test may stop it and start it 
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -22,7 +19,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 from pydantic import SecretStr
 
-from tests.servers import ROOT, fresh_database, migrate
+from tests.servers import fresh_database, migrate, migrate_webhook_listener
 from tests.webhook_listener import payloads
 from tests.webhook_listener.gitrepo import Origin
 from tests.webhook_listener.qa_api_server import QaApiProcess
@@ -33,22 +30,11 @@ SECRET = "s3cret-of-the-hook"
 SETTLE_TIMEOUT_S = 60.0
 
 
-def migrate_listener(database_url: str) -> None:
-    """Apply the listener's migrations the way operators do: `alembic upgrade head`."""
-    subprocess.run(
-        [sys.executable, "-m", "alembic", "upgrade", "head"],
-        cwd=ROOT / "services/webhook_listener",
-        env={**os.environ, "QAHUB_WEBHOOK_DATABASE_URL": database_url},
-        check=True,
-        capture_output=True,
-    )
-
-
 @pytest.fixture(scope="session")
 def database_url(postgres_url: str) -> Iterator[str]:
     with fresh_database(postgres_url, prefix="qahub_listener_test") as url:
         migrate(url)
-        migrate_listener(url)
+        migrate_webhook_listener(url)
         yield url
 
 

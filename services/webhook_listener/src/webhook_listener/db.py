@@ -10,7 +10,10 @@ Tables (their names are the listener's own; they may share a database with qa_ap
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
+import asyncpg
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
@@ -107,6 +110,21 @@ def create_engine(url: str, *, pool_size: int, statement_timeout_ms: int) -> Asy
             }
         },
     )
+
+
+@asynccontextmanager
+async def driver_connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled connection as asyncpg's own, outside any transaction: each statement commits on its own
+    (no BEGIN and COMMIT round trips). JSON parameters are `str`s."""
+    async with engine.connect() as connection:
+        pooled = await connection.get_raw_connection()
+        driver: asyncpg.Connection = pooled.driver_connection
+        try:
+            yield driver
+        except BaseException:
+            if driver.is_closed():
+                await connection.invalidate()
+            raise
 
 
 async def ping(engine: AsyncEngine) -> None:

@@ -76,8 +76,16 @@ class Workers:
                 await self._dispatch()
             except Exception:
                 logger.exception("the dispatcher failed; it tries again shortly")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._settings.webhook_poll_seconds)
+            # not asyncio.wait_for: on Python 3.11 it can swallow a cancellation that comes just as the
+            # event is set, and the dispatcher would outlive the application's shutdown
+            try:
+                async with asyncio.timeout(self._settings.webhook_poll_seconds):
+                    await self._wake.wait()
+            except TimeoutError:
+                continue
+            # let a burst gather: fewer fetches for the same deliveries, and the CPU goes to
+            # acknowledging them first
+            await asyncio.sleep(self._settings.webhook_batch_seconds)
 
     async def _dispatch(self) -> None:
         async with self._engine.connect() as connection:

@@ -8,13 +8,15 @@ received ──claim──▶ processing ──▶ done
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select, text, update
+import asyncpg
+from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -32,8 +34,28 @@ class Stored(StrEnum):
     """Seen before (received, being processed or done): not processed again."""
 
 
+# The acknowledgement path speaks to asyncpg itself: two prepared statements, no SQL built per request.
+_FIND_REPOSITORY = "SELECT id, secret FROM repository WHERE provider = $1 AND path = $2"
+_STORE = """
+INSERT INTO delivery (repository_id, provider, event, idempotency_key, headers, body)
+VALUES ($1, $2, $3, $4, $5::jsonb, $6)
+ON CONFLICT (repository_id, idempotency_key) DO UPDATE
+SET state = 'received', reason = NULL, headers = EXCLUDED.headers, body = EXCLUDED.body,
+    next_attempt_at = now(), updated_at = now(), finished_at = NULL
+WHERE delivery.state = 'failed'
+RETURNING id, xmax = 0
+"""
+_EXISTING = "SELECT id FROM delivery WHERE repository_id = $1 AND idempotency_key = $2"
+
+
+async def find_repository(driver: asyncpg.Connection, *, provider: str, path: str) -> tuple[int, str] | None:
+    """The id and webhook secret of a registered repository."""
+    row = await driver.fetchrow(_FIND_REPOSITORY, provider, path)
+    return None if row is None else (int(row[0]), str(row[1]))
+
+
 async def store(
-    connection: AsyncConnection,
+    driver: asyncpg.Connection,
     *,
     repository_id: int,
     provider: str,
@@ -42,36 +64,14 @@ async def store(
     headers: dict[str, str],
     body: bytes,
 ) -> tuple[int, Stored]:
-    inserted = pg_insert(delivery).values(
-        repository_id=repository_id,
-        provider=provider,
-        event=event,
-        idempotency_key=idempotency_key,
-        headers=headers,
-        body=body,
+    """Store a delivery, unless one with the same key was stored before and has not failed."""
+    row = await driver.fetchrow(
+        _STORE, repository_id, provider, event, idempotency_key, json.dumps(headers), body
     )
-    statement = inserted.on_conflict_do_update(
-        index_elements=["repository_id", "idempotency_key"],
-        set_={
-            "state": "received",
-            "reason": None,
-            "headers": inserted.excluded.headers,
-            "body": inserted.excluded.body,
-            "next_attempt_at": func.now(),
-            "updated_at": func.now(),
-            "finished_at": None,
-        },
-        where=delivery.c.state == "failed",
-    ).returning(delivery.c.id, text("xmax = 0"))
-    row = (await connection.execute(statement)).one_or_none()
     if row is not None:
-        return row[0], Stored.ACCEPTED if row[1] else Stored.REQUEUED
-    existing = await connection.execute(
-        select(delivery.c.id).where(
-            delivery.c.repository_id == repository_id, delivery.c.idempotency_key == idempotency_key
-        )
-    )
-    return existing.scalar_one(), Stored.DUPLICATE
+        return int(row[0]), Stored.ACCEPTED if row[1] else Stored.REQUEUED
+    existing = await driver.fetchval(_EXISTING, repository_id, idempotency_key)
+    return int(existing), Stored.DUPLICATE
 
 
 async def queue_reconcile(connection: AsyncConnection, repository_id: int) -> bool:

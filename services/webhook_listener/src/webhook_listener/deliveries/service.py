@@ -7,6 +7,7 @@ import logging
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from qahub_shared.auth.tokens import unauthorized
+from webhook_listener import db
 from webhook_listener.deliveries import providers
 from webhook_listener.deliveries import repository as inbox
 from webhook_listener.deliveries.schemas import DeliveryPage, DeliveryPublic, DeliveryState, WebhookAnswer
@@ -24,9 +25,9 @@ async def receive(
 ) -> WebhookAnswer:
     """Store a delivery whose sender proves it knows the repository's secret; 401 otherwise."""
     path = providers.repository_path(provider, body)
-    async with engine.begin() as connection:
-        found = await repositories.find(connection, provider=provider.value, path=path)
-        secret = found.secret if found is not None else _NO_SECRET
+    async with db.driver_connection(engine) as driver:
+        found = await inbox.find_repository(driver, provider=provider.value, path=path)
+        secret = found[1] if found is not None else _NO_SECRET
         if provider is Provider.GITLAB:
             genuine = providers.gitlab_token_matches(secret, headers.get("x-gitlab-token"))
         else:
@@ -38,8 +39,8 @@ async def receive(
             raise unauthorized("Unknown repository, or the secret does not match.")
         kept = {name: value for name, value in headers.items() if name not in providers.SECRET_HEADERS}
         delivery_id, stored = await inbox.store(
-            connection,
-            repository_id=found.id,
+            driver,
+            repository_id=found[0],
             provider=provider.value,
             event=event,
             idempotency_key=providers.idempotency_key(provider, headers, body),
