@@ -12,8 +12,11 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import asyncpg
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
@@ -28,11 +31,15 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    event,
+    exc,
     func,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from qahub_shared.errors import error_response
 
 logger = logging.getLogger(__name__)
 
@@ -98,11 +105,13 @@ sent_ref = Table(
 
 
 def create_engine(url: str, *, pool_size: int, statement_timeout_ms: int) -> AsyncEngine:
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        # no pre-ping round trip per checkout on the acknowledgement path: a connection the server
+        # closed is refused on checkout instead (`_refuse_closed_connection`)
+        pool_pre_ping=False,
         connect_args={
             "server_settings": {
                 "statement_timeout": str(statement_timeout_ms),
@@ -110,6 +119,37 @@ def create_engine(url: str, *, pool_size: int, statement_timeout_ms: int) -> Asy
             }
         },
     )
+    event.listen(engine.sync_engine, "checkout", _refuse_closed_connection)
+    return engine
+
+
+def _refuse_closed_connection(_dbapi_connection: Any, _record: Any, proxy: Any) -> None:
+    """Hand out no pooled connection asyncpg knows is closed (PostgreSQL restarted, a backend killed)."""
+    if proxy.driver_connection.is_closed():
+        refused = exc.DisconnectionError("the pooled connection was closed by the server")
+        refused.invalidate_pool = True  # the others were most likely closed with it
+        raise refused
+
+
+async def _on_database_unreachable(request: Request, error: Exception) -> JSONResponse:
+    logger.warning("database unavailable on %s %s: %r", request.method, request.url.path, error)
+    return error_response(
+        503, "service_unavailable", "The database is unavailable; retry later.", headers={"Retry-After": "5"}
+    )
+
+
+def install_database_error_handlers(app: FastAPI) -> None:
+    """The database down or gone away: 503 + Retry-After, never a 500."""
+    for unreachable in (
+        OSError,
+        TimeoutError,
+        exc.OperationalError,
+        exc.InterfaceError,
+        asyncpg.PostgresConnectionError,
+        asyncpg.exceptions.OperatorInterventionError,
+        asyncpg.InterfaceError,
+    ):
+        app.add_exception_handler(unreachable, _on_database_unreachable)
 
 
 @asynccontextmanager
