@@ -45,3 +45,4 @@ migrate: deps ## Apply database migrations to QAHUB_DATABASE_URL
 
 bench: deps ## Run the benchmarks (starts throwaway servers)
 	@$(UV) run python bench/qa_api.py
+	@$(UV) run python bench/webhook_listener.py

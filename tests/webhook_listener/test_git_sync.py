@@ -164,7 +164,7 @@ async def test_a_force_push_is_recorded_and_takes_the_old_commits_off_the_branch
     assert (await read_commit(qa_api_client, project, dropped[1]))["branches"] == []
 
 
-async def test_annotated_and_lightweight_tags_point_at_their_commits(
+async def test_annotated_and_lightweight_tags_point_at_their_commits_until_deleted(
     listener: Listener, origin: Origin, qa_api_client: httpx.AsyncClient
 ) -> None:
     project = await registered(listener, origin)
@@ -184,6 +184,12 @@ async def test_annotated_and_lightweight_tags_point_at_their_commits(
     assert await history(qa_api_client, project, tag="v1.0") == [released]
     assert await history(qa_api_client, project, tag="v1.1") == [patched]
     assert (await read_commit(qa_api_client, project, patched))["tags"] == ["v1.1"]
+
+    origin.push(":refs/tags/v1.1")
+    await deliver(listener, project, "refs/tags/v1.1", patched, ZERO, [])
+
+    assert await history(qa_api_client, project, tag="v1.1") == []
+    assert (await read_commit(qa_api_client, project, patched))["tags"] == []
 
 
 async def test_subprojects_get_the_commits_that_have_them_with_the_merged_config(

@@ -87,7 +87,8 @@ def _describe(error: git.exc.GitCommandError) -> str:
 
 
 def sync_mirror(path: Path, clone_url: str, *, timeout_seconds: float) -> None:
-    """Create the bare mirror of `clone_url` at `path` if needed, then fetch every ref (pruning)."""
+    """Create the bare mirror of `clone_url` at `path` if needed, then fetch its branches and tags (refs
+    gone from the remote are pruned)."""
     if not (path / "HEAD").exists():
         if path.exists():
             shutil.rmtree(path)  # a clone that died half-way
@@ -98,7 +99,7 @@ def sync_mirror(path: Path, clone_url: str, *, timeout_seconds: float) -> None:
             repo = git.Repo.clone_from(
                 clone_url,
                 partial,
-                mirror=True,
+                bare=True,
                 env={**os.environ, **_GIT_ENV},
                 kill_after_timeout=timeout_seconds,
             )
@@ -109,6 +110,9 @@ def sync_mirror(path: Path, clone_url: str, *, timeout_seconds: float) -> None:
         with _open(partial) as repo:
             # objects a force push left unreachable are still read (`removed`): no automatic gc
             repo.git.config("gc.auto", "0")
+            # branches and tags only: not GitLab's merge-request or GitHub's pull-request refs
+            repo.git.config("--replace-all", "remote.origin.fetch", "+refs/heads/*:refs/heads/*")
+            repo.git.config("--add", "remote.origin.fetch", "+refs/tags/*:refs/tags/*")
         partial.rename(path)
     with _open(path) as repo:
         repo.git.remote("set-url", "origin", clone_url)

@@ -68,9 +68,7 @@ def github_signature_matches(secret: str, body: bytes, signature: str | None) ->
 def idempotency_key(provider: Provider, headers: dict[str, str], body: bytes) -> str:
     """`Idempotency-Key`, else `X-Gitlab-Event-UUID` (GitLab) or `X-GitHub-Delivery` (GitHub); without
     any, the body's digest: the same body twice is the same push."""
-    names = (
-        ["idempotency-key", "x-gitlab-event-uuid"] if provider is Provider.GITLAB else ["x-github-delivery"]
-    )
+    names = ["idempotency-key", "x-gitlab-event-uuid" if provider is Provider.GITLAB else "x-github-delivery"]
     for name in names:
         value = headers.get(name, "").strip()
         if value:
