@@ -55,7 +55,7 @@ if sys.path and Path(sys.path[0]).resolve() == ROOT / "bench":
 
 from bench.qa_api import _Http11Connection  # noqa: E402
 from tests.qa_api.e2e.qa_api_process import _free_port  # noqa: E402
-from tests.servers import fresh_database, migrate, migrate_webhook_listener, postgres_server  # noqa: E402
+from tests.servers import fresh_database, migrate, postgres_server  # noqa: E402
 from tests.webhook_listener import payloads  # noqa: E402
 from tests.webhook_listener.gitrepo import Origin, git  # noqa: E402
 from tests.webhook_listener.qa_api_server import QaApiProcess  # noqa: E402
@@ -382,12 +382,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     with postgres_server() as server_url, tempfile.TemporaryDirectory(prefix="qahub-bench-hooks-") as tmp:
         with fresh_database(server_url, "qahub_bench_hooks") as database_url:
             migrate(database_url)
-            migrate_webhook_listener(database_url)
+            migrate(database_url, "webhook_listener")
             acks, burst_s, visible_s, visible, body_bytes = asyncio.run(
                 listener_phase(database_url, Path(tmp), scale)
             )
         with fresh_database(server_url, "qahub_bench_inbox") as database_url:
-            migrate_webhook_listener(database_url)
+            migrate(database_url, "webhook_listener")
             inserts, inserts_s = asyncio.run(insert_phase(database_url, scale, body_bytes))
     count = len(acks)
     p99 = percentile(acks, 0.99) * 1000

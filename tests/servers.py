@@ -1,8 +1,13 @@
-"""Real servers for tests and benchmarks: a PostgreSQL server, fresh databases on it, migrations.
+"""Real servers for tests and benchmarks: a PostgreSQL server, fresh databases on it, migrations; an
+InfluxDB 1.x server.
 
 Which PostgreSQL: `QAHUB_TEST_DATABASE_URL` when set (a server where we may create databases); else
 the one on 127.0.0.1:5432 when it accepts the `postgres` user without a password; else a throwaway
 cluster started by `deploy/local/postgres.sh` in a temporary folder (loopback, free port).
+
+Which InfluxDB: `QAHUB_TEST_INFLUX_URL` when set (a server where we may create and drop databases);
+else a throwaway `influxd` started by `deploy/local/influxdb.sh` in a temporary folder (loopback, free
+port), stopped and removed afterwards.
 """
 
 from __future__ import annotations
@@ -71,6 +76,26 @@ def postgres_server() -> Iterator[str]:
 
 
 @contextmanager
+def influxdb_server() -> Iterator[str]:
+    """Yield the base URL of an InfluxDB 1.x server (`http://127.0.0.1:PORT`)."""
+    configured = os.environ.get("QAHUB_TEST_INFLUX_URL")
+    if configured:
+        yield configured.rstrip("/")
+        return
+    folder = Path(tempfile.mkdtemp(prefix="qahub-influx-"))
+    script = ROOT / "deploy/local/influxdb.sh"
+    subprocess.run([script, "install"], check=True)
+    try:
+        url = subprocess.run(
+            [script, "start", folder / "influxdb"], check=True, capture_output=True, text=True
+        ).stdout.strip()
+        yield url
+    finally:
+        subprocess.run([script, "stop", folder / "influxdb"], check=False)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
 def fresh_database(server_url: str, prefix: str = "qahub_test") -> Iterator[str]:
     """Create an empty database for one test session and drop it afterwards."""
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
@@ -81,23 +106,12 @@ def fresh_database(server_url: str, prefix: str = "qahub_test") -> Iterator[str]
         asyncio.run(_execute(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-def migrate(database_url: str) -> None:
-    """Apply qa_api's migrations the way operators do: `alembic upgrade head`."""
+def migrate(database_url: str, service: str = "qa_api") -> None:
+    """Apply a service's migrations the way operators do: `alembic upgrade head`."""
     subprocess.run(
         [sys.executable, "-m", "alembic", "upgrade", "head"],
-        cwd=ROOT / "services/qa_api",
+        cwd=ROOT / "services" / service,
         env={**os.environ, "QAHUB_DATABASE_URL": database_url},
-        check=True,
-        capture_output=True,
-    )
-
-
-def migrate_webhook_listener(database_url: str) -> None:
-    """Apply the webhook listener's migrations (its own tables and history) the way operators do."""
-    subprocess.run(
-        [sys.executable, "-m", "alembic", "upgrade", "head"],
-        cwd=ROOT / "services/webhook_listener",
-        env={**os.environ, "QAHUB_WEBHOOK_DATABASE_URL": database_url},
         check=True,
         capture_output=True,
     )

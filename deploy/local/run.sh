@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# `make run`: bring up what QA Hub needs on this machine and run its services (qa_api, the webhook
-# listener) in the foreground.
+# `make run`: bring up what QA Hub needs on this machine and run its services in the foreground.
 #
 # Without QAHUB_DATABASE_URL, a local PostgreSQL cluster lives in $QAHUB_DATA_DIR/postgres (default
-# .data/), on 127.0.0.1. Without QAHUB_JWT_SIGNING_KEY_FILE, tokens are signed with a key generated once
-# in $QAHUB_DATA_DIR/jwt-signing-key.pem (mode 0600), so they survive restarts. Ctrl-C or SIGTERM stops
-# the services and the cluster this script started.
+# .data/), on 127.0.0.1. Without QAHUB_INFLUX_URL, a local InfluxDB 1.x lives in $QAHUB_DATA_DIR/influxdb,
+# on 127.0.0.1:8086 (or $QAHUB_INFLUX_PORT). Without QAHUB_JWT_SIGNING_KEY_FILE, tokens are signed with a
+# key generated once in $QAHUB_DATA_DIR/jwt-signing-key.pem (mode 0600), so they survive restarts.
+# qa_api, the metrics broker (127.0.0.1:5000) and the webhook listener (127.0.0.1:5152) run side by side.
+# Ctrl-C or SIGTERM stops the services and the servers this script started.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -15,6 +16,7 @@ data_dir=${QAHUB_DATA_DIR:-.data}
 mkdir -p "$data_dir"
 data_dir=$(cd "$data_dir" && pwd)
 started_postgres=""
+started_influxdb=""
 pids=()
 
 stop() {
@@ -24,6 +26,10 @@ stop() {
   trap - EXIT
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [ -n "$started_influxdb" ]; then
+    log "stopping the local InfluxDB"
+    deploy/local/influxdb.sh stop "$data_dir/influxdb"
+  fi
   if [ -n "$started_postgres" ]; then
     log "stopping the local PostgreSQL"
     deploy/local/postgres.sh stop "$data_dir/postgres"
@@ -41,6 +47,14 @@ if [ -z "${QAHUB_DATABASE_URL:-}" ]; then
   log "local PostgreSQL: $QAHUB_DATABASE_URL (data in $data_dir/postgres)"
 fi
 
+if [ -z "${QAHUB_INFLUX_URL:-}" ]; then
+  deploy/local/influxdb.sh install
+  QAHUB_INFLUX_URL=$(deploy/local/influxdb.sh start "$data_dir/influxdb" "${QAHUB_INFLUX_PORT:-8086}")
+  started_influxdb=1
+  export QAHUB_INFLUX_URL
+  log "local InfluxDB: $QAHUB_INFLUX_URL (data in $data_dir/influxdb)"
+fi
+
 if [ -z "${QAHUB_JWT_SIGNING_KEY_FILE:-}" ]; then
   QAHUB_JWT_SIGNING_KEY_FILE="$data_dir/jwt-signing-key.pem"
   uv run --quiet python -m qahub_shared.auth.keys generate "$QAHUB_JWT_SIGNING_KEY_FILE"
@@ -49,6 +63,9 @@ fi
 
 log "applying migrations"
 (cd services/qa_api && uv run --quiet alembic upgrade head)
+# the broker's spool: its own schema in the same database
+(cd services/metrics_broker && uv run --quiet alembic upgrade head)
+# the webhook listener's inbox: its own tables and migration history in the same database
 (cd services/webhook_listener && uv run --quiet alembic upgrade head)
 
 uv run --quiet qa-api &
@@ -57,10 +74,15 @@ api_url="http://${QAHUB_QA_API_HOST:-127.0.0.1}:${QAHUB_QA_API_PORT:-5151}"
 log "qa_api on $api_url (API docs: /docs)"
 log "log in: uv run qahub login --username ${QAHUB_ADMIN_USERNAME:-admin}  (first start: the admin's password is \$QAHUB_ADMIN_PASSWORD, in dev mode by default 'qahub-dev-admin')"
 
+# The broker verifies tokens with qa_api's keys (fetched when first needed) and logs in through it.
+export QAHUB_API_URL=${QAHUB_API_URL:-$api_url}
+uv run --quiet metrics-broker &
+pids+=($!)
+log "metrics broker on http://${QAHUB_METRICS_BROKER_HOST:-127.0.0.1}:${QAHUB_METRICS_BROKER_PORT:-5000} (TF-A: POST /auth, POST /; docs: /docs)"
+
 # The webhook listener sends commits to qa_api with a `commits:write` token. Without one configured, dev
 # mode makes one: log in as the first admin (its password is known here) and create a short-lived token.
 if [ -z "${QAHUB_WEBHOOK_QA_API_TOKEN:-}" ]; then
-  export QAHUB_API_URL="$api_url"
   for _ in $(seq 100); do
     uv run --quiet python -c "import httpx, sys; sys.exit(httpx.get('$api_url/readyz', trust_env=False).status_code != 200)" \
       2>/dev/null && break

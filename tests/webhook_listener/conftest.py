@@ -19,7 +19,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 from pydantic import SecretStr
 
-from tests.servers import fresh_database, migrate, migrate_webhook_listener
+from tests.servers import fresh_database, migrate
 from tests.webhook_listener import payloads
 from tests.webhook_listener.gitrepo import Origin
 from tests.webhook_listener.qa_api_server import QaApiProcess
@@ -34,7 +34,7 @@ SETTLE_TIMEOUT_S = 60.0
 def database_url(postgres_url: str) -> Iterator[str]:
     with fresh_database(postgres_url, prefix="qahub_listener_test") as url:
         migrate(url)
-        migrate_webhook_listener(url)
+        migrate(url, "webhook_listener")
         yield url
 
 

@@ -1,0 +1,1 @@
+"""QA Hub metrics broker."""

@@ -1,0 +1,199 @@
+"""All SQL of the spool. Every failure to reach PostgreSQL is a `SpoolUnavailable`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from sqlalchemy import delete, func, insert, make_url, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from metrics_broker.spool.models import dead_letter, spooled_payload
+from qahub_shared.errors import ServiceUnavailable
+
+logger = logging.getLogger(__name__)
+
+# what reaching PostgreSQL can raise, whatever the layer: each means "the spool is unavailable now"
+_DATABASE_ERRORS = (SQLAlchemyError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+
+
+class SpoolUnavailable(ServiceUnavailable):
+    def __init__(self, reason: str) -> None:
+        super().__init__(
+            "InfluxDB and the spool are both unavailable; nothing was stored, retry shortly.",
+            headers={"Retry-After": "5"},
+        )
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class SpooledPayload:
+    id: int
+    database: str
+    lines: str
+    points: int
+    accepted_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    id: int
+    database: str
+    points: int
+    reason: str
+    accepted_at: datetime
+    rejected_at: datetime
+    lines: str
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolStats:
+    payloads: int
+    points: int
+    oldest_accepted_at: datetime | None
+    dead_letters: int
+
+
+def create_engine(
+    url: str, *, pool_size: int, statement_timeout_ms: int, connect_timeout_s: float
+) -> AsyncEngine:
+    """The spool's pool. Timeouts everywhere: the spool is what answers when InfluxDB does not, so it
+    must not hang either. `?sslmode=` in the URL is handed to asyncpg as its `ssl` argument (asyncpg
+    refuses it as a keyword); without it, asyncpg's default (`prefer`, or `$PGSSLMODE`)."""
+    target = make_url(url)
+    sslmode = target.query.get("sslmode")
+    connect_args: dict[str, Any] = {
+        "timeout": connect_timeout_s,
+        "server_settings": {
+            "statement_timeout": str(statement_timeout_ms),
+            "application_name": "metrics_broker",
+        },
+    }
+    if sslmode is not None:
+        connect_args["ssl"] = sslmode if isinstance(sslmode, str) else sslmode[-1]
+        target = target.difference_update_query(["sslmode"])
+    return create_async_engine(
+        target,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_timeout=connect_timeout_s,
+        pool_pre_ping=True,
+        connect_args=connect_args,
+    )
+
+
+def _unavailable(exc: BaseException) -> SpoolUnavailable:
+    reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+    logger.warning("spool: %s", reason)
+    return SpoolUnavailable(reason)
+
+
+class Spool:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def append(self, database: str, lines: Sequence[str]) -> None:
+        """Store one payload's lines durably (committed when this returns)."""
+        try:
+            async with self._engine.begin() as connection:
+                await connection.execute(
+                    insert(spooled_payload).values(
+                        database=database, lines="\n".join(lines), points=len(lines)
+                    )
+                )
+        except _DATABASE_ERRORS as exc:
+            raise _unavailable(exc) from exc
+
+    async def is_empty(self) -> bool:
+        try:
+            async with self._engine.connect() as connection:
+                found = await connection.execute(select(spooled_payload.c.id).limit(1))
+                return found.first() is None
+        except _DATABASE_ERRORS as exc:
+            raise _unavailable(exc) from exc
+
+    @asynccontextmanager
+    async def oldest(self, limit: int) -> AsyncIterator[Batch]:
+        """The oldest spooled payloads, locked for this transaction (another broker sharing the spool
+        skips them); what the caller marks done or dead is removed when the block ends without error."""
+        try:
+            async with self._engine.begin() as connection:
+                rows = await connection.execute(
+                    select(spooled_payload)
+                    .order_by(spooled_payload.c.id)
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                )
+                batch = Batch(connection, [SpooledPayload(**row._mapping) for row in rows])
+                yield batch
+                await batch.flush()
+        except _DATABASE_ERRORS as exc:
+            raise _unavailable(exc) from exc
+
+    async def stats(self) -> SpoolStats:
+        try:
+            async with self._engine.connect() as connection:
+                spooled = (
+                    await connection.execute(
+                        select(
+                            func.count(),
+                            func.coalesce(func.sum(spooled_payload.c.points), 0),
+                            func.min(spooled_payload.c.accepted_at),
+                        )
+                    )
+                ).one()
+                dead = (await connection.execute(select(func.count()).select_from(dead_letter))).scalar_one()
+        except _DATABASE_ERRORS as exc:
+            raise _unavailable(exc) from exc
+        return SpoolStats(
+            payloads=spooled[0], points=int(spooled[1]), oldest_accepted_at=spooled[2], dead_letters=dead
+        )
+
+    async def dead_letters(self, *, limit: int) -> list[DeadLetter]:
+        try:
+            async with self._engine.connect() as connection:
+                rows = await connection.execute(
+                    select(dead_letter).order_by(dead_letter.c.id.desc()).limit(limit)
+                )
+                return [DeadLetter(**row._mapping) for row in rows]
+        except _DATABASE_ERRORS as exc:
+            raise _unavailable(exc) from exc
+
+
+class Batch:
+    """Payloads taken from the spool in one transaction; `done` and `dead` ones leave it at commit."""
+
+    def __init__(self, connection: AsyncConnection, payloads: list[SpooledPayload]) -> None:
+        self._connection = connection
+        self.payloads = payloads
+        self._done: list[int] = []
+        self._dead: list[dict[str, Any]] = []
+
+    def done(self, payload: SpooledPayload) -> None:
+        self._done.append(payload.id)
+
+    def dead(self, payload: SpooledPayload, reason: str) -> None:
+        self._done.append(payload.id)
+        self._dead.append(
+            {
+                "database": payload.database,
+                "lines": payload.lines,
+                "points": payload.points,
+                "reason": reason,
+                "accepted_at": payload.accepted_at,
+            }
+        )
+
+    async def flush(self) -> None:
+        if self._dead:
+            await self._connection.execute(insert(dead_letter), self._dead)
+        if self._done:
+            await self._connection.execute(
+                delete(spooled_payload).where(spooled_payload.c.id.in_(self._done))
+            )

@@ -1,0 +1,81 @@
+"""`POST /` (TF-A's generators, unchanged) and `GET /schemas/{kind}`."""
+
+from __future__ import annotations
+
+import time
+from functools import partial
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from metrics_broker.deps import SettingsDep, WriterDep
+from metrics_broker.tfa import service
+from metrics_broker.tfa.json_schema import json_schema
+from metrics_broker.tfa.kinds import KINDS
+from metrics_broker.tfa.validation import Accepted, parse_json, validate
+from qahub_shared.auth.dependencies import Caller
+from qahub_shared.auth.principal import Scope
+from qahub_shared.errors import ERROR_RESPONSES, NotFound
+
+router = APIRouter(tags=["tfa"])
+
+
+# Past this size, parsing and checking take long enough (milliseconds per 100 KiB) to stall every other
+# request on the event loop: they run in a worker thread instead.
+OFFLOAD_BYTES = 128 * 1024
+
+
+def _checked(body: bytes, *, max_points: int, accepted_at_ns: int) -> Accepted:
+    return validate(parse_json(body), max_points=max_points, accepted_at_ns=accepted_at_ns)
+
+
+async def tfa_payload(request: Request, caller: Caller, settings: SettingsDep) -> Accepted:
+    """The body, checked: the token first (no work for strangers), then the JSON, then the kind's rules."""
+    caller.require(Scope.METRICS_WRITE)
+    body = await request.body()
+    # fixed once: every point without `time` gets it, and retries of this payload reuse it
+    check = partial(_checked, body, max_points=settings.max_points_per_request, accepted_at_ns=time.time_ns())
+    return await run_in_threadpool(check) if len(body) > OFFLOAD_BYTES else check()
+
+
+@router.post(
+    "/",
+    status_code=204,
+    summary="Store a TF-A metrics payload",
+    responses={
+        **ERROR_RESPONSES,
+        422: {**ERROR_RESPONSES[422], "description": "Invalid payload, or points InfluxDB rejected"},
+        503: {**ERROR_RESPONSES[503], "description": "InfluxDB is unavailable: nothing stored, retry"},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {"type": "object", "description": "The kind's schema: GET /schemas/{kind}."}
+                }
+            },
+        }
+    },
+)
+async def store_payload(
+    accepted: Annotated[Accepted, Depends(tfa_payload)], writer: WriterDep, settings: SettingsDep
+) -> Response:
+    """`{"api_version": "1.0", "metadata": {"metrics": "<kind>"}, "data": [points]}` with
+    `Authorization: JWT <token>` (or `Bearer`) holding `metrics:write`. 204 once InfluxDB has
+    acknowledged every point, or, while InfluxDB cannot take them, once they are in the durable spool
+    (`X-Stored-In: influxdb` or `spool`); each kind's rules are at `GET /schemas/{kind}`."""
+    stored = await service.store(writer, databases=settings.influx_databases, accepted=accepted)
+    return Response(status_code=204, headers={"X-Stored-In": stored.value})
+
+
+KindPath = Annotated[str, Path(description=f"One of {', '.join(KINDS)}.", examples=["tfa_code_churn"])]
+
+
+@router.get("/schemas/{kind}", summary="The JSON Schema of a kind", responses={404: ERROR_RESPONSES[404]})
+async def kind_schema(kind: KindPath, settings: SettingsDep) -> dict[str, Any]:
+    found = KINDS.get(kind)
+    if found is None:
+        raise NotFound(f"No kind {kind[:64]!r}; the kinds are {', '.join(KINDS)}.")
+    return json_schema(found, max_points=settings.max_points_per_request)

@@ -1,0 +1,424 @@
+"""A TF-A payload, checked in full and turned into the points to store, or every problem with it.
+
+Each problem names where it is, as `loc` (`["body", "data", 3, "tags", "Base_Tag"]`) and in its message
+(`data[3].tags.Base_Tag: ...`), so a generator's author can find it. The first `MAX_PROBLEMS` are
+reported. Nothing of a payload is stored unless all of it is valid.
+
+What is stored, as TF-A's broker (influxdb-python) stored it: measurement and keys as sent; tag values
+as strings (`20201117` → `"20201117"`), an empty tag value left out (InfluxDB cannot store one); fields
+with their JSON type (integer, float, string); a point without `time` at the moment the payload was
+accepted, the same for every point of it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from metrics_broker.influx.line_protocol import MAX_INT64, MIN_INT64, FieldValue, MetricPoint, unwritable
+from metrics_broker.tfa.kinds import (
+    KINDS,
+    TFM_BUILD_TAGS,
+    TFM_GIT_REQUIRED,
+    TFM_GIT_TAGS,
+    TFM_MEASUREMENT,
+    TFM_SIZES,
+    Kind,
+    PointShape,
+    ValueType,
+)
+from metrics_broker.tfa.timestamps import BadTime, parse_time
+from qahub_shared.errors import ErrorDetail, InvalidInput
+
+API_VERSIONS = ("1.0",)
+MAX_PROBLEMS = 100
+MAX_NAME_CHARS = 256
+MAX_TAG_VALUE_CHARS = 1024
+MAX_STRING_FIELD_CHARS = 64 * 1024
+MAX_FIELDS = 1000
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A valid payload: its kind, the database family it goes to, and its points."""
+
+    kind: Kind
+    points: list[MetricPoint]
+
+
+class _TooManyProblems(Exception):
+    pass
+
+
+class _Problems:
+    def __init__(self) -> None:
+        self.details: list[ErrorDetail] = []
+
+    def add(self, loc: Loc, message: str, kind: str = "invalid") -> None:
+        where = _where(loc)
+        self.details.append(ErrorDetail(loc=["body", *loc], message=f"{where}: {message}", type=kind))
+        if len(self.details) >= MAX_PROBLEMS:
+            raise _TooManyProblems
+
+    def raise_if_any(self) -> None:
+        if self.details:
+            raise _invalid(self.details)
+
+
+def _where(loc: Loc) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "body"
+
+
+def _invalid(details: list[ErrorDetail]) -> InvalidInput:
+    more = f" (and {len(details) - 1} more problem(s))" if len(details) > 1 else ""
+    capped = " Only the first problems are listed." if len(details) >= MAX_PROBLEMS else ""
+    return InvalidInput(f"{details[0].message}{more}.{capped}", details=details)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def parse_json(body: bytes) -> object:
+    """The request body as JSON; 422 when it is not (never the server's own error page)."""
+    if not body.strip():
+        raise InvalidInput(
+            "The body is empty; send the metrics as JSON.",
+            details=[ErrorDetail(loc=["body"], message="empty body", type="json_invalid")],
+        )
+    try:
+        return json.loads(body, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as exc:
+        message = f"The body is not valid JSON: {exc}"[:300]
+        raise InvalidInput(
+            message, details=[ErrorDetail(loc=["body"], message=message, type="json_invalid")]
+        ) from None
+
+
+def validate(payload: object, *, max_points: int, accepted_at_ns: int) -> Accepted:
+    """Check a TF-A payload (`{"api_version", "metadata": {"metrics": kind, ...}, "data": [...]}`);
+    raise `InvalidInput` with every problem found (up to `MAX_PROBLEMS`)."""
+    problems = _Problems()
+    kind: Kind | None = None
+    points: list[MetricPoint] = []
+    try:
+        kind = _envelope(payload, problems, max_points)
+        if kind is not None and isinstance(payload, dict):
+            if kind.shape is None:
+                points = _tfm_image_size(payload, problems)
+            else:
+                for index, item in enumerate(payload["data"]):
+                    point = _point(item, kind.shape, ("data", index), problems, accepted_at_ns)
+                    if point is not None:
+                        points.append(point)
+    except _TooManyProblems:
+        pass
+    problems.raise_if_any()
+    if kind is None:  # pragma: no cover  (no kind means a problem was reported)
+        raise _invalid([ErrorDetail(loc=["body"], message="body: not a TF-A payload")])
+    return Accepted(kind=kind, points=points)
+
+
+def _unknown_keys(
+    value: Mapping[str, Any], allowed: Mapping[str, Any] | set[str], loc: Loc, problems: _Problems
+) -> None:
+    for key in value:
+        if key not in allowed:
+            problems.add(
+                (*loc, key), f"unknown key; expected only {', '.join(sorted(allowed))}", "extra_forbidden"
+            )
+
+
+def _missing_keys(value: Mapping[str, Any], required: Any, loc: Loc, problems: _Problems) -> None:
+    for key in required:
+        if key not in value:
+            problems.add((*loc, key), "is required", "missing")
+
+
+def _envelope(payload: object, problems: _Problems, max_points: int) -> Kind | None:
+    if not isinstance(payload, dict):
+        problems.add((), 'must be a JSON object {"api_version", "metadata", "data"}', "object_type")
+        return None
+    _unknown_keys(payload, {"api_version", "metadata", "data"}, (), problems)
+    _missing_keys(payload, ("api_version", "metadata", "data"), (), problems)
+    version = payload.get("api_version")
+    if "api_version" in payload and version not in API_VERSIONS:
+        problems.add(("api_version",), f"{version!r} is not supported; use one of {', '.join(API_VERSIONS)}")
+    metadata = payload.get("metadata")
+    kind = None
+    if "metadata" in payload:
+        if not isinstance(metadata, dict):
+            problems.add(("metadata",), "must be an object", "object_type")
+        elif "metrics" not in metadata:
+            problems.add(("metadata", "metrics"), f"is required: one of {', '.join(KINDS)}", "missing")
+        else:
+            name = metadata["metrics"]
+            kind = KINDS.get(name) if isinstance(name, str) else None
+            if kind is None:
+                problems.add(
+                    ("metadata", "metrics"),
+                    f"{str(name)[:64]!r} is not a kind; use one of {', '.join(KINDS)}",
+                )
+            elif kind.shape is not None:
+                _unknown_keys(metadata, {"metrics"}, ("metadata",), problems)
+    data = payload.get("data")
+    if "data" in payload:
+        if not isinstance(data, list):
+            problems.add(("data",), "must be an array of points", "list_type")
+            kind = None
+        elif not data:
+            problems.add(("data",), "must hold at least one point", "too_short")
+        elif len(data) > max_points:
+            problems.add(("data",), f"holds {len(data)} points; at most {max_points} per request", "too_long")
+            kind = None
+    return kind if not problems.details else None
+
+
+def _name(value: object, loc: Loc, problems: _Problems, *, measurement: bool = False) -> str | None:
+    if not isinstance(value, str):
+        problems.add(loc, "must be a string", "string_type")
+        return None
+    if len(value) > MAX_NAME_CHARS:
+        problems.add(loc, f"is longer than {MAX_NAME_CHARS} characters", "string_too_long")
+        return None
+    reason = unwritable(value, measurement=measurement)
+    if reason is not None:
+        problems.add(loc, reason)
+        return None
+    return value
+
+
+def _number(value: object, loc: Loc, problems: _Problems, *, integer: bool = False) -> int | float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        problems.add(
+            loc,
+            "must be an integer" if integer else "must be a number",
+            "int_type" if integer else "number_type",
+        )
+        return None
+    if isinstance(value, float):
+        if integer:
+            problems.add(loc, f"must be an integer, not {value!r}", "int_type")
+            return None
+        if not math.isfinite(value):  # pragma: no cover  (parse_json refuses NaN and Infinity)
+            problems.add(loc, "must be a finite number", "finite_number")
+            return None
+    elif not MIN_INT64 <= value <= MAX_INT64:
+        problems.add(loc, "does not fit a 64-bit integer", "int_range")
+        return None
+    return value
+
+
+def _tag_value(value: object, expected: ValueType, loc: Loc, problems: _Problems) -> str | None:
+    text: str
+    if expected is ValueType.STRING or (expected is ValueType.SCALAR and isinstance(value, str)):
+        if not isinstance(value, str):
+            problems.add(loc, "must be a string", "string_type")
+            return None
+        text = value
+    else:
+        number = _number(value, loc, problems, integer=expected is ValueType.INTEGER)
+        if number is None:
+            return None
+        text = str(number)
+    if text == "":
+        return ""  # left out, as influxdb-python did: InfluxDB stores no empty tag value
+    if len(text) > MAX_TAG_VALUE_CHARS:
+        problems.add(loc, f"is longer than {MAX_TAG_VALUE_CHARS} characters", "string_too_long")
+        return None
+    reason = unwritable(text)
+    if reason is not None:
+        problems.add(loc, reason)
+        return None
+    return text
+
+
+def _field_value(value: object, expected: ValueType, loc: Loc, problems: _Problems) -> FieldValue | None:
+    if expected is ValueType.STRING or (expected is ValueType.SCALAR and isinstance(value, str)):
+        if not isinstance(value, str):
+            problems.add(loc, "must be a string", "string_type")
+            return None
+        if len(value) > MAX_STRING_FIELD_CHARS:
+            problems.add(loc, f"is longer than {MAX_STRING_FIELD_CHARS} characters", "string_too_long")
+            return None
+        reason = unwritable(value, quoted=True)
+        if reason is not None:
+            problems.add(loc, reason)
+            return None
+        return value
+    return _number(value, loc, problems, integer=expected is ValueType.INTEGER)
+
+
+def _tags(tags: object, shape: PointShape, loc: Loc, problems: _Problems) -> dict[str, str] | None:
+    if not isinstance(tags, dict):
+        problems.add(loc, "must be an object", "object_type")
+        return None
+    _unknown_keys(tags, shape.tags, loc, problems)
+    _missing_keys(tags, shape.tags, loc, problems)
+    found: dict[str, str] = {}
+    for key, expected in shape.tags.items():
+        if key in tags:
+            text = _tag_value(tags[key], expected, (*loc, key), problems)
+            if text:
+                found[key] = text
+    return found
+
+
+def _fields(fields: object, shape: PointShape, loc: Loc, problems: _Problems) -> dict[str, FieldValue] | None:
+    if not isinstance(fields, dict):
+        problems.add(loc, "must be an object", "object_type")
+        return None
+    if len(fields) > MAX_FIELDS:
+        problems.add(loc, f"has {len(fields)} fields; at most {MAX_FIELDS}", "too_long")
+        return None
+    found: dict[str, FieldValue] = {}
+    for key, value in fields.items():
+        if key in shape.fields:
+            expected = shape.fields[key]
+        elif shape.field_pattern is not None and shape.field_pattern.match(key):
+            expected = shape.pattern_type
+        else:
+            allowed = (
+                f"names matching {shape.field_pattern.pattern}"
+                if shape.field_pattern
+                else ", ".join(shape.fields)
+            )
+            problems.add((*loc, key), f"unknown field; expected {allowed}", "extra_forbidden")
+            continue
+        checked = _field_value(value, expected, (*loc, key), problems)
+        if checked is not None:
+            found[key] = checked
+    if shape.field_pattern is not None and not fields:
+        problems.add(loc, "must hold at least one field", "too_short")
+    elif len(shape.field_sets) > 1:
+        present = set(fields)
+        if not any(present == set(option) for option in shape.field_sets):
+            options = " or ".join("{" + ", ".join(sorted(option)) + "}" for option in shape.field_sets)
+            problems.add(loc, f"must hold exactly one of these sets of fields: {options}", "field_set")
+    else:
+        _missing_keys(fields, shape.fields, loc, problems)
+    return found
+
+
+def _point(
+    item: object, shape: PointShape, loc: Loc, problems: _Problems, accepted_at_ns: int
+) -> MetricPoint | None:
+    if not isinstance(item, dict):
+        problems.add(loc, 'must be an object {"measurement", "tags", "fields", "time"}', "object_type")
+        return None
+    allowed = {"measurement", "tags", "fields", "time"}
+    _unknown_keys(item, allowed, loc, problems)
+    _missing_keys(
+        item,
+        ("measurement", "tags", "fields", "time")
+        if shape.time_required
+        else ("measurement", "tags", "fields"),
+        loc,
+        problems,
+    )
+    before = len(problems.details)
+    measurement = (
+        _name(item["measurement"], (*loc, "measurement"), problems, measurement=True)
+        if "measurement" in item
+        else None
+    )
+    tags = _tags(item["tags"], shape, (*loc, "tags"), problems) if "tags" in item else None
+    fields = _fields(item["fields"], shape, (*loc, "fields"), problems) if "fields" in item else None
+    time_ns = accepted_at_ns
+    if "time" in item:
+        try:
+            time_ns = parse_time(item["time"])
+        except BadTime as exc:
+            problems.add((*loc, "time"), str(exc), "datetime")
+    if len(problems.details) > before or measurement is None or tags is None or not fields:
+        return None
+    return MetricPoint(measurement=measurement, tags=tags, fields=fields, time_ns=time_ns)
+
+
+def _tfm_image_size(payload: dict[str, Any], problems: _Problems) -> list[MetricPoint]:
+    """`tfm_image_size`: metadata says which build; each item is one file's sizes. One point per payload."""
+    metadata = payload["metadata"]
+    _unknown_keys(metadata, {"metrics", "data_producer", "git_info", "build_info"}, ("metadata",), problems)
+    _missing_keys(metadata, ("data_producer", "git_info", "build_info"), ("metadata",), problems)
+    tags: dict[str, str] = {}
+    if "data_producer" in metadata:
+        producer = _tag_value(
+            metadata["data_producer"], ValueType.STRING, ("metadata", "data_producer"), problems
+        )
+        if producer:
+            tags["DataProducer"] = producer
+    time_ns: int | None = None
+    git = metadata.get("git_info")
+    if "git_info" in metadata:
+        if not isinstance(git, dict):
+            problems.add(("metadata", "git_info"), "must be an object", "object_type")
+        else:
+            _unknown_keys(git, {"commit_time", *TFM_GIT_TAGS}, ("metadata", "git_info"), problems)
+            _missing_keys(git, TFM_GIT_REQUIRED, ("metadata", "git_info"), problems)
+            for key, tag in TFM_GIT_TAGS.items():
+                if key in git:
+                    text = _tag_value(git[key], ValueType.STRING, ("metadata", "git_info", key), problems)
+                    if text:
+                        tags[tag] = text
+            if "commit_time" in git:
+                try:
+                    time_ns = parse_time(git["commit_time"])
+                except BadTime as exc:
+                    problems.add(("metadata", "git_info", "commit_time"), str(exc), "datetime")
+    build = metadata.get("build_info")
+    if "build_info" in metadata:
+        if not isinstance(build, dict):
+            problems.add(("metadata", "build_info"), "must be an object", "object_type")
+        else:
+            _unknown_keys(build, TFM_BUILD_TAGS, ("metadata", "build_info"), problems)
+            _missing_keys(build, TFM_BUILD_TAGS, ("metadata", "build_info"), problems)
+            for key, tag in TFM_BUILD_TAGS.items():
+                if key in build:
+                    text = _tag_value(build[key], ValueType.STRING, ("metadata", "build_info", key), problems)
+                    if text:
+                        tags[tag] = text
+    fields: dict[str, FieldValue] = {}
+    named_by: dict[str, int] = {}
+    for index, item in enumerate(payload["data"]):
+        loc: Loc = ("data", index)
+        if not isinstance(item, dict):
+            problems.add(loc, 'must be an object {"file", "bss", "data", "text"}', "object_type")
+            continue
+        _unknown_keys(item, {"file", *TFM_SIZES}, loc, problems)
+        _missing_keys(item, ("file", *TFM_SIZES), loc, problems)
+        if "file" not in item:
+            continue
+        file = item["file"]
+        if not isinstance(file, str) or not file:
+            problems.add((*loc, "file"), "must be a non-empty string", "string_type")
+            continue
+        stem = file.rsplit(".", 1)[0]
+        if stem in named_by:
+            problems.add(
+                (*loc, "file"),
+                f"{file!r} has the same name without extension as data[{named_by[stem]}]: "
+                "their fields would collide",
+            )
+            continue
+        named_by[stem] = index
+        for size, suffix in TFM_SIZES.items():
+            if size not in item:
+                continue
+            name = _name(stem + suffix, (*loc, "file"), problems)
+            value = _number(item[size], (*loc, size), problems, integer=True)
+            if name is not None and value is not None:
+                fields[name] = value
+    if problems.details or time_ns is None:
+        return []
+    if len(fields) > MAX_FIELDS:
+        problems.add(("data",), f"makes {len(fields)} fields; at most {MAX_FIELDS}", "too_long")
+        return []
+    return [MetricPoint(measurement=TFM_MEASUREMENT, tags=tags, fields=fields, time_ns=time_ns)]

@@ -1,0 +1,287 @@
+"""Nothing acknowledged is lost: while InfluxDB is dead or frozen, payloads are acknowledged from the
+spool (PostgreSQL) within the write timeout, and the drainer writes them, exactly once, when it is back,
+even after the broker itself restarted. A spooled payload InfluxDB then rejects becomes a dead letter.
+
+Each test has its own `influxd` (to kill, freeze and restart) and its own spool database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from metrics_broker.config import Settings
+from metrics_broker.main import create_app
+from metrics_broker.spool.repository import Spool, create_engine
+from tests.metrics_broker.conftest import BASE_URL
+from tests.metrics_broker.influx import InfluxReader
+from tests.metrics_broker.test_writes import changed, churn
+from tests.qa_api.e2e.qa_api_process import _free_port
+from tests.servers import ROOT
+
+SCRIPT = ROOT / "deploy/local/influxdb.sh"
+MEASUREMENT = "TFA_CodeChurn_Tracking"
+
+
+class OwnInfluxd:
+    """An influxd of this test's own, on a fixed port, that it may kill, freeze and start again."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        subprocess.run([SCRIPT, "start", self.folder, str(self.port)], check=True, capture_output=True)
+
+    @property
+    def pid(self) -> int:
+        return int((self.folder / "influxd.pid").read_text())
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no flush; what InfluxDB acknowledged must be on disk already."""
+        os.kill(self.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while subprocess.run(
+            ["ps", "-o", "stat=", "-p", str(self.pid)], capture_output=True, text=True
+        ).stdout.strip()[:1] not in ("", "Z"):
+            assert time.monotonic() < deadline, "influxd survived SIGKILL"
+            time.sleep(0.05)
+
+    def freeze(self) -> None:
+        os.kill(self.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        os.kill(self.pid, signal.SIGCONT)
+
+    def stop(self) -> None:
+        subprocess.run([SCRIPT, "stop", self.folder], check=False, capture_output=True)
+
+
+@pytest.fixture
+def influxd() -> Iterator[OwnInfluxd]:
+    folder = Path(tempfile.mkdtemp(prefix="qahub-influx-fault-"))
+    server = OwnInfluxd(folder / "influxdb")
+    server.start()
+    try:
+        yield server
+    finally:
+        # a frozen influxd cannot stop: thaw it first (it may be dead already)
+        if (server.folder / "influxd.pid").exists():
+            with contextlib.suppress(ProcessLookupError):
+                server.thaw()
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def fault_settings(settings: Settings, influxd: OwnInfluxd, spool_database_url: str) -> Settings:
+    return changed(
+        settings,
+        influx_url=influxd.url,
+        database_url=spool_database_url,
+        influx_write_timeout_seconds=1.0,
+        spool_retry_min_seconds=0.1,
+        spool_retry_max_seconds=0.5,
+    )
+
+
+@asynccontextmanager
+async def running_broker(settings: Settings, token: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with LifespanManager(create_app(settings)) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        headers = {"Authorization": f"JWT {token}"}
+        async with httpx.AsyncClient(transport=transport, base_url=BASE_URL, headers=headers) as client:
+            yield client
+
+
+async def spool_state(broker: httpx.AsyncClient, admin_token: str) -> dict[str, Any]:
+    response = await broker.get("/spool", headers={"Authorization": f"Bearer {admin_token}"})
+    assert response.status_code == 200, response.text
+    state: dict[str, Any] = response.json()
+    return state
+
+
+async def drained(broker: httpx.AsyncClient, admin_token: str) -> dict[str, Any]:
+    """The spool's state once the drainer has emptied it (within 30 s)."""
+    deadline = time.monotonic() + 30
+    while True:
+        state = await spool_state(broker, admin_token)
+        if state["spooled_payloads"] == 0 and not state["backlog"]:
+            return state
+        assert time.monotonic() < deadline, f"the spool did not drain: {state}"
+        await asyncio.sleep(0.1)
+
+
+async def stored_targets(influxd: OwnInfluxd, database: str) -> list[str]:
+    reader = InfluxReader(influxd.url)
+    try:
+        return [point.tags["Target_Tag"] for point in await reader.points(database, MEASUREMENT)]
+    finally:
+        await reader.aclose()
+
+
+async def test_killing_influxdb_mid_load_loses_none_of_the_acknowledged_points(
+    influxd: OwnInfluxd,
+    fault_settings: Settings,
+    metrics_token: str,
+    admin_token: str,
+    databases: dict[str, str],
+) -> None:
+    acknowledged: list[str] = []
+    answers: list[int] = []
+    async with running_broker(fault_settings, metrics_token) as broker:
+        for wave in range(8):
+            if wave == 3:
+                influxd.kill()
+            targets = [f"w{wave}-{n}" for n in range(20)]
+            responses = await asyncio.gather(*(broker.post("/", json=churn(target, 1)) for target in targets))
+            answers += [response.status_code for response in responses]
+            acknowledged += [t for t, r in zip(targets, responses, strict=True) if r.status_code == 204]
+        spooled = await spool_state(broker, admin_token)
+        influxd.start()
+        await drained(broker, admin_token)
+
+    assert answers == [204] * 160
+    assert spooled["spooled_payloads"] > 0
+    stored = await stored_targets(influxd, databases["tfa_code_churn"])
+    assert sorted(stored) == sorted(acknowledged)
+
+
+async def test_a_frozen_influxdb_delays_no_client_beyond_the_write_timeout_and_loses_nothing(
+    influxd: OwnInfluxd,
+    fault_settings: Settings,
+    metrics_token: str,
+    admin_token: str,
+    databases: dict[str, str],
+) -> None:
+    async with running_broker(fault_settings, metrics_token) as broker:
+        assert (await broker.post("/", json=churn("before"))).headers["x-stored-in"] == "influxdb"
+        influxd.freeze()
+        timings = []
+        for n in range(5):
+            started = time.monotonic()
+            response = await broker.post("/", json=churn(f"frozen{n}"))
+            timings.append(time.monotonic() - started)
+            assert response.status_code == 204
+            assert response.headers["x-stored-in"] == "spool"
+        influxd.thaw()
+        await drained(broker, admin_token)
+
+    # the first waits out the write timeout (1 s); the others queue behind it in the spool at once
+    assert max(timings) < 1.0 + 1.0
+    assert sum(timings[1:]) < 1.0
+    stored = await stored_targets(influxd, databases["tfa_code_churn"])
+    assert sorted(stored) == sorted(["before", *(f"frozen{n}" for n in range(5))])
+
+
+async def test_a_restarted_broker_drains_what_its_previous_run_spooled(
+    influxd: OwnInfluxd,
+    fault_settings: Settings,
+    metrics_token: str,
+    admin_token: str,
+    databases: dict[str, str],
+) -> None:
+    influxd.kill()
+    async with running_broker(fault_settings, metrics_token) as first:
+        # still ready: payloads can be stored, in the spool
+        assert (await first.get("/readyz")).status_code == 200
+        for n in range(5):
+            response = await first.post("/", json=churn(f"spooled{n}"))
+            assert response.headers["x-stored-in"] == "spool"
+        assert (await spool_state(first, admin_token))["spooled_payloads"] == 5
+        exposed = (await first.get("/metrics")).text
+    influxd.start()
+
+    async with running_broker(fault_settings, metrics_token) as second:
+        await drained(second, admin_token)
+
+    stored = await stored_targets(influxd, databases["tfa_code_churn"])
+    assert sorted(stored) == [f"spooled{n}" for n in range(5)]
+    assert "metrics_broker_influxdb_up 0" in exposed
+    assert "metrics_broker_spool_payloads 5" in exposed
+    assert (
+        f'metrics_broker_points_total{{database="{databases["tfa_code_churn"]}",stored="spool"}} 5' in exposed
+    )
+
+
+async def test_a_spooled_point_influxdb_rejects_becomes_a_dead_letter_and_the_rest_drains(
+    influxd: OwnInfluxd,
+    fault_settings: Settings,
+    metrics_token: str,
+    admin_token: str,
+    databases: dict[str, str],
+) -> None:
+    async with running_broker(fault_settings, metrics_token) as broker:
+        # Lines_of_Change becomes an integer field
+        assert (await broker.post("/", json=churn("first", 1))).headers["x-stored-in"] == "influxdb"
+        influxd.kill()
+        for body in (churn("good1", 2), churn("float", 2.5), churn("good2", 3)):
+            assert (await broker.post("/", json=body)).headers["x-stored-in"] == "spool"
+        influxd.start()
+        state = await drained(broker, admin_token)
+
+    assert state["dead_letters"] == 1
+    [letter] = state["recent_dead_letters"]
+    assert "field type conflict" in letter["reason"]
+    assert "Target_Tag=float" in letter["lines"]
+    assert letter["database"] == databases["tfa_code_churn"]
+    stored = await stored_targets(influxd, databases["tfa_code_churn"])
+    assert sorted(stored) == ["first", "good1", "good2"]
+
+
+async def test_the_spool_state_is_for_admins(broker: httpx.AsyncClient) -> None:
+    response = await broker.get("/spool")
+
+    assert response.status_code == 403
+    assert "admin" in response.json()["error"]["message"]
+
+
+async def test_a_database_url_with_sslmode_reaches_the_spool(spool_database_url: str) -> None:
+    # asyncpg refuses `sslmode` as a keyword: the broker hands it over as asyncpg's `ssl`
+    engine = create_engine(
+        spool_database_url.replace("postgresql://", "postgresql+asyncpg://") + "?sslmode=disable",
+        pool_size=1,
+        statement_timeout_ms=1000,
+        connect_timeout_s=5,
+    )
+    try:
+        assert await Spool(engine).is_empty()
+    finally:
+        await engine.dispose()
+
+
+async def test_with_postgresql_down_an_influxdb_outage_is_a_503_and_writes_resume_when_influxdb_is_back(
+    influxd: OwnInfluxd, fault_settings: Settings, metrics_token: str, databases: dict[str, str]
+) -> None:
+    no_spool = changed(
+        fault_settings,
+        database_url=f"postgresql+asyncpg://postgres@127.0.0.1:{_free_port()}/qahub",
+        spool_timeout_seconds=1.0,
+    )
+    async with running_broker(no_spool, metrics_token) as broker:
+        influxd.kill()
+        during = await broker.post("/", json=churn("during"))
+        influxd.start()
+        after = await broker.post("/", json=churn("after"))
+
+    assert during.status_code == 503
+    assert during.headers["retry-after"] == "5"
+    # the failed append did not make later payloads queue for a spool that cannot take them
+    assert after.status_code == 204, after.text
+    assert after.headers["x-stored-in"] == "influxdb"
+    assert await stored_targets(influxd, databases["tfa_code_churn"]) == ["after"]
