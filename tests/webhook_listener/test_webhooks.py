@@ -178,3 +178,24 @@ async def test_credentials_in_a_clone_url_are_never_shown(listener: Listener) ->
     assert "t0ken-in-url" not in str(failed)
     assert "t0ken-in-url" not in listed.text
     assert "https://***@127.0.0.1:1/group/repo.git" in listed.text
+
+
+async def test_an_admin_token_restricted_to_projects_registers_only_those(
+    listener: Listener, origin: Origin, qa_api_client: httpx.AsyncClient
+) -> None:
+    created = await qa_api_client.post(
+        "/api/v2/tokens", json={"name": "other-admin", "scopes": ["admin"], "projects": ["other/*"]}
+    )
+    assert created.status_code == 201, created.text
+    restricted = {"Authorization": f"Bearer {created.json()['access_token']}"}
+    body = {"provider": "gitlab", "secret": SECRET, "clone_url": origin.url}
+
+    outside = await listener.client.post(
+        "/api/v2/repositories", json={**body, "project": unique_project()}, headers=restricted
+    )
+    inside = await listener.client.post(
+        "/api/v2/repositories", json={**body, "project": f"other/{unique_project()}"}, headers=restricted
+    )
+
+    assert outside.status_code == 403
+    assert inside.status_code == 201, inside.text

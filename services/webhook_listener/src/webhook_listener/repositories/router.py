@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from qahub_shared.auth.principal import Scope
 from qahub_shared.errors import ERROR_RESPONSES
 from qahub_shared.schemas.identifiers import ProjectId
 from webhook_listener.deps import Admin, EngineDep, SettingsDep, WorkersDep
@@ -23,8 +24,9 @@ router = APIRouter(prefix="/api/v2", tags=["repositories"], responses=ERROR_RESP
 
 @router.post("/repositories", status_code=201, summary="Register a repository and its webhook secret")
 async def register(
-    body: RepositoryCreate, _: Admin, engine: EngineDep, settings: SettingsDep, workers: WorkersDep
+    body: RepositoryCreate, admin: Admin, engine: EngineDep, settings: SettingsDep, workers: WorkersDep
 ) -> RepositoryPublic:
+    admin.require(Scope.ADMIN, body.project)  # an admin token restricted to projects: only those
     created = await service.register(engine, settings, body)
     workers.wake()
     return created
@@ -45,8 +47,9 @@ async def list_repositories(
     summary="Forget a repository: its deliveries, what was sent, its mirror",
 )
 async def remove(
-    provider: Provider, project: str, _: Admin, engine: EngineDep, settings: SettingsDep
+    provider: Provider, project: str, admin: Admin, engine: EngineDep, settings: SettingsDep
 ) -> RepositoryPublic:
+    admin.require(Scope.ADMIN, project)
     return await service.remove(engine, settings, provider, project)
 
 
