@@ -152,7 +152,7 @@ def read_refs(path: Path) -> dict[RefKey, str]:
 
 def rev_list(path: Path, tip: str, *, exclude: Iterable[str], max_count: int) -> list[str]:
     """Commits reachable from `tip` and from none of `exclude`, newest first, at most `max_count`."""
-    excluded = sorted({sha for sha in exclude if sha != ZERO_SHA and sha != tip})
+    excluded = sorted({sha for sha in exclude if sha != ZERO_SHA})
     with _open(path) as repo:
         # the excluded tips go through stdin: a repository may have thousands of refs
         process = repo.git.rev_list(
