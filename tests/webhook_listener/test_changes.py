@@ -96,7 +96,8 @@ def test_a_branch_leaves_a_subproject_whose_qaboard_yaml_is_gone_at_its_tip(
     second = planned(origin, tmp_path, after(first))
 
     sent_main = first.refs_after[MAIN]
-    assert sent_main is not None and sent_main.projects == (PROJECT, f"{PROJECT}/algo")
+    assert sent_main is not None
+    assert sent_main.projects == (PROJECT, f"{PROJECT}/algo")
     assert refs_of(second.updates, f"{PROJECT}/algo")["main"].sha is None
     assert refs_of(second.updates)["main"].sha == without
     assert second.refs_after[MAIN] == SentRef(without, (PROJECT,))
