@@ -7,6 +7,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -17,6 +18,7 @@ from tests.webhook_listener.gitrepo import ZERO, Origin
 from tests.webhook_listener.qa_api_server import QaApiProcess
 from tests.webhook_listener.test_git_sync import history, push_branch
 from webhook_listener.config import Settings
+from webhook_listener.workers import LOCK_NAMESPACE
 
 
 async def wait_for(listener: Listener, project: str, predicate: Any) -> list[dict[str, Any]]:
@@ -139,3 +141,30 @@ async def test_push_for_a_branch_delivered_twice_is_processed_once(
 
     assert (duplicate.status_code, duplicate.json()["status"]) == (200, "duplicate")
     assert await listener.deliveries(project) == before
+
+
+async def test_a_repository_another_listener_is_working_on_waits_for_it(
+    listener: Listener, settings: Settings, origin: Origin, qa_api_client: httpx.AsyncClient
+) -> None:
+    project = unique_project()
+    created = await listener.register(project, origin.url)
+    await listener.settled(project)
+    other = await asyncpg.connect(settings.listener_database_url.replace("+asyncpg", ""))
+    # what another listener process holds while it processes the repository
+    await other.execute("SELECT pg_advisory_lock($1, $2)", LOCK_NAMESPACE, created["id"])
+    try:
+        pushed = origin.commit()
+        origin.push("HEAD:refs/heads/main")
+        body = payloads.gitlab_push(
+            project, ref="refs/heads/main", before=ZERO, after=pushed, commits=[pushed]
+        )
+        assert (await listener.gitlab(body)).status_code == 202
+        await asyncio.sleep(1.0)
+        waiting = await listener.deliveries(project)
+    finally:
+        await other.execute("SELECT pg_advisory_unlock($1, $2)", LOCK_NAMESPACE, created["id"])
+        await other.close()
+
+    assert (waiting[0]["state"], waiting[0]["attempts"]) == ("received", 0)
+    assert (await listener.settled(project))[0]["state"] == "done"
+    assert await history(qa_api_client, project, branch="main") == [pushed]

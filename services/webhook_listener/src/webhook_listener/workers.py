@@ -23,6 +23,7 @@ import functools
 import logging
 from collections.abc import AsyncIterator
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from webhook_listener import changes, mirror
@@ -36,6 +37,9 @@ from webhook_listener.repositories.repository import Repository
 from webhook_listener.repositories.service import clone_url_allowed, mirror_path
 
 logger = logging.getLogger(__name__)
+
+LOCK_NAMESPACE = 5152
+"""First key of the listener's advisory locks (the second is the repository's id)."""
 
 
 class Workers:
@@ -121,7 +125,23 @@ class Workers:
             logger.exception("processing the deliveries of repository %d failed", repository_id)
 
     async def process(self, repository_id: int) -> None:
-        """Claim the repository's received deliveries and bring qa_api up to date with its mirror."""
+        """Claim the repository's received deliveries and bring qa_api up to date with its mirror.
+
+        Several listener processes may share the inbox: a PostgreSQL advisory lock, held while the
+        repository is worked on, keeps the others away from it (they look again later).
+        """
+        async with self._engine.connect() as lock:
+            key = {"namespace": LOCK_NAMESPACE, "id": repository_id}
+            if not await lock.scalar(text("SELECT pg_try_advisory_lock(:namespace, :id)"), key):
+                return
+            await lock.commit()
+            try:
+                await self._process_locked(repository_id)
+            finally:
+                await lock.execute(text("SELECT pg_advisory_unlock(:namespace, :id)"), key)
+                await lock.commit()
+
+    async def _process_locked(self, repository_id: int) -> None:
         async with self._engine.begin() as connection:
             ids = await inbox.claim(connection, repository_id)
             found = await repositories.get(connection, repository_id)
