@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TypedDict
@@ -72,6 +73,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             workers = Workers(settings, engine, qa_api)
             try:
                 async with revocations.running(), workers.running():
+                    # what was built so far lives as long as the process: keep the collector from
+                    # walking it again and again (its full passes lengthen the acknowledgements' tail)
+                    gc.collect()
+                    gc.freeze()
                     yield State(
                         settings=settings,
                         engine=engine,
