@@ -12,6 +12,7 @@ from webhook_listener.changes import MAX_SHAS_PER_BODY, _bounded
 from webhook_listener.config import Settings
 from webhook_listener.qaboard_config import merged_config
 from webhook_listener.repositories.service import clone_url_allowed
+from webhook_listener.workers import retry_delay
 
 
 def test_a_subproject_config_is_merged_over_its_ancestors_as_qaboard_merges() -> None:
@@ -84,3 +85,9 @@ def test_ref_updates_are_split_so_no_body_names_too_many_commits() -> None:
     assert [ref for group in groups for ref in group] == refs
     assert all(len(group) <= MAX_REFS for group in groups)
     assert all(sum(len(r.added) + len(r.removed) + 1 for r in group) <= MAX_SHAS_PER_BODY for group in groups)
+
+
+def test_the_retry_backoff_doubles_up_to_its_cap_however_long_qa_api_is_down() -> None:
+    delays = [retry_delay(attempts, 1.0, 60.0) for attempts in (1, 2, 3, 7, 8, 5_000)]
+
+    assert delays == [1.0, 2.0, 4.0, 60.0, 60.0, 60.0]

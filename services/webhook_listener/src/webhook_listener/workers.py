@@ -42,6 +42,13 @@ LOCK_NAMESPACE = 5152
 """First key of the listener's advisory locks (the second is the repository's id)."""
 
 
+def retry_delay(attempts: int, shortest: float, longest: float) -> float:
+    """The wait before attempt `attempts + 1`: doubling from `shortest`, at most `longest`."""
+    # the exponent is capped: after days of qa_api being down, 2 ** attempts would overflow a float
+    doublings = min(max(attempts - 1, 0), 30)
+    return min(longest, shortest * float(2**doublings))
+
+
 class Workers:
     def __init__(self, settings: Settings, engine: AsyncEngine, qa_api: QaApi) -> None:
         self._settings = settings
@@ -213,9 +220,7 @@ class Workers:
 
     async def _retry(self, ids: list[int], reason: str, attempts: int) -> None:
         settings = self._settings
-        delay = min(
-            settings.webhook_retry_max_seconds, settings.webhook_retry_min_seconds * 2 ** max(attempts - 1, 0)
-        )
+        delay = retry_delay(attempts, settings.webhook_retry_min_seconds, settings.webhook_retry_max_seconds)
         logger.warning("deliveries %s wait %.1fs before another attempt: %s", ids, delay, reason)
         async with self._engine.begin() as connection:
             await inbox.retry_later(connection, ids, reason=reason, delay_seconds=delay)
