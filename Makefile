@@ -39,10 +39,12 @@ format: deps ## Format the code
 	@$(UV) run ruff format .
 	@$(UV) run ruff check --fix .
 
-migrate: deps ## Apply database migrations (qa_api, then the metrics broker's spool) to QAHUB_DATABASE_URL
+migrate: deps ## Apply database migrations (qa_api, the metrics broker's spool, the webhook listener's inbox)
 	@cd services/qa_api && $(UV) run alembic upgrade head
 	@cd services/metrics_broker && $(UV) run alembic upgrade head
+	@cd services/webhook_listener && $(UV) run alembic upgrade head
 
 bench: deps ## Run the benchmarks (starts throwaway servers)
 	@$(UV) run python bench/qa_api.py
 	@$(UV) run python bench/metrics_broker.py
+	@$(UV) run python bench/webhook_listener.py

@@ -5,8 +5,8 @@
 # .data/), on 127.0.0.1. Without QAHUB_INFLUX_URL, a local InfluxDB 1.x lives in $QAHUB_DATA_DIR/influxdb,
 # on 127.0.0.1:8086 (or $QAHUB_INFLUX_PORT). Without QAHUB_JWT_SIGNING_KEY_FILE, tokens are signed with a
 # key generated once in $QAHUB_DATA_DIR/jwt-signing-key.pem (mode 0600), so they survive restarts.
-# qa_api and the metrics broker (127.0.0.1:5000) run side by side. Ctrl-C or SIGTERM stops the services
-# and the servers this script started.
+# qa_api, the metrics broker (127.0.0.1:5000) and the webhook listener (127.0.0.1:5152) run side by side.
+# Ctrl-C or SIGTERM stops the services and the servers this script started.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -65,6 +65,8 @@ log "applying migrations"
 (cd services/qa_api && uv run --quiet alembic upgrade head)
 # the broker's spool: its own schema in the same database
 (cd services/metrics_broker && uv run --quiet alembic upgrade head)
+# the webhook listener's inbox: its own tables and migration history in the same database
+(cd services/webhook_listener && uv run --quiet alembic upgrade head)
 
 uv run --quiet qa-api &
 pids+=($!)
@@ -77,6 +79,30 @@ export QAHUB_API_URL=${QAHUB_API_URL:-$api_url}
 uv run --quiet metrics-broker &
 pids+=($!)
 log "metrics broker on http://${QAHUB_METRICS_BROKER_HOST:-127.0.0.1}:${QAHUB_METRICS_BROKER_PORT:-5000} (TF-A: POST /auth, POST /; docs: /docs)"
+
+# The webhook listener sends commits to qa_api with a `commits:write` token. Without one configured, dev
+# mode makes one: log in as the first admin (its password is known here) and create a short-lived token.
+if [ -z "${QAHUB_WEBHOOK_QA_API_TOKEN:-}" ]; then
+  for _ in $(seq 100); do
+    uv run --quiet python -c "import httpx, sys; sys.exit(httpx.get('$api_url/readyz', trust_env=False).status_code != 200)" \
+      2>/dev/null && break
+    sleep 0.2
+  done
+  token_config="$data_dir/webhook-listener-cli"
+  if QAHUB_CONFIG_DIR="$token_config" uv run --quiet qahub login --username "${QAHUB_ADMIN_USERNAME:-admin}" \
+       --password "${QAHUB_ADMIN_PASSWORD:-qahub-dev-admin}" 2>/dev/null \
+     && QAHUB_WEBHOOK_QA_API_TOKEN=$(QAHUB_CONFIG_DIR="$token_config" uv run --quiet qahub token create \
+       --name webhook-listener --scope commits:write --expires 7d 2>/dev/null); then
+    export QAHUB_WEBHOOK_QA_API_TOKEN
+    log "webhook listener: created a commits:write token for it (set QAHUB_WEBHOOK_QA_API_TOKEN to choose one)"
+  else
+    log "webhook listener: no QAHUB_WEBHOOK_QA_API_TOKEN and could not create one; deliveries will fail until set"
+  fi
+fi
+
+QAHUB_DATA_DIR="$data_dir" uv run --quiet webhook-listener &
+pids+=($!)
+log "webhook listener on http://${QAHUB_WEBHOOK_HOST:-127.0.0.1}:${QAHUB_WEBHOOK_PORT:-5152} (register a repository: uv run qahub repo add --help)"
 
 # Any service exiting stops them all.
 wait -n "${pids[@]}"

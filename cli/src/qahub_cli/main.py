@@ -6,9 +6,14 @@
                                                    print a new API token (only the token) on stdout
     qahub token list | qahub token revoke ID
     qahub user create NAME | qahub user list | qahub user disable NAME      (admins)
+    qahub repo add --provider gitlab --project group/repo --secret S --clone-url URL
+    qahub repo list | qahub repo remove --provider gitlab --project group/repo       (admins)
+    qahub repo deliveries --project group/repo | qahub repo reconcile [--project group/repo]
 
 The server is `$QAHUB_API_URL` (default http://127.0.0.1:5151). The token sent is `$QAHUB_TOKEN` when set,
-else the one `qahub login` stored for that server. Errors go to stderr, with exit status 1.
+else the one `qahub login` stored for that server. `qahub repo` talks to the webhook listener,
+`$QAHUB_WEBHOOK_URL` (default http://127.0.0.1:5152), with that same token. Errors go to stderr, with
+exit status 1.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import typer
 from qahub_cli import credentials
 
 DEFAULT_API_URL = "http://127.0.0.1:5151"
+DEFAULT_WEBHOOK_URL = "http://127.0.0.1:5152"
 TIMEOUT_S = 30.0
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, rich_markup_mode=None)
@@ -32,6 +38,10 @@ users = typer.Typer(help="Users (admins only).", no_args_is_help=True)
 tokens = typer.Typer(help="API tokens: for CI jobs and scripts.", no_args_is_help=True)
 app.add_typer(users, name="user")
 app.add_typer(tokens, name="token")
+repos = typer.Typer(
+    help="Repositories whose GitLab or GitHub webhooks the listener accepts (admins).", no_args_is_help=True
+)
+app.add_typer(repos, name="repo")
 
 
 @dataclass(frozen=True)
@@ -286,6 +296,82 @@ def user_disable(ctx: typer.Context, username: Annotated[str, typer.Argument()])
     """Disable a user: no more logins, and every token they own is revoked."""
     disabled = server(ctx).request("DELETE", f"/api/v2/users/{username}")
     say(f"Disabled user {disabled['username']}; their tokens are revoked.")
+
+
+@repos.callback()
+def repo_main(
+    ctx: typer.Context,
+    webhook_url: Annotated[
+        str, typer.Option(envvar="QAHUB_WEBHOOK_URL", help="The webhook listener.", show_default=True)
+    ] = DEFAULT_WEBHOOK_URL,
+) -> None:
+    qa_api = server(ctx)
+    # the listener verifies tokens qa_api issued: send the one qahub would send to qa_api
+    ctx.obj = Server(url=webhook_url.rstrip("/"), token_override=qa_api.token())
+
+
+ProviderOption = Annotated[str, typer.Option(help="gitlab or github.")]
+RepoProjectOption = Annotated[
+    str, typer.Option("--project", help="GitLab's group/repo (path_with_namespace) or GitHub's owner/repo.")
+]
+
+
+@repos.command("add")
+def repo_add(
+    ctx: typer.Context,
+    provider: ProviderOption,
+    project: RepoProjectOption,
+    clone_url: Annotated[str, typer.Option(help="Where the listener fetches the repository from.")],
+    secret: Annotated[
+        str,
+        typer.Option(prompt=True, hide_input=True, help="The webhook's secret (as configured on the hook)."),
+    ],
+) -> None:
+    """Register a repository; its webhooks are accepted from now on, and its history is sent to qa_api."""
+    body = {"provider": provider, "project": project, "secret": secret, "clone_url": clone_url}
+    created = server(ctx).request("POST", "/api/v2/repositories", json=body)
+    where = f"{created['provider']} repository {created['project']}"
+    say(f"Registered {where} (fetched from {created['clone_url']}).")
+
+
+@repos.command("list")
+def repo_list(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Registered repositories (never their secret)."""
+    rows = every_page(server(ctx), "/api/v2/repositories", {"limit": 500})
+    print_rows(rows, ["provider", "project", "clone_url", "created_at"], as_json)
+
+
+@repos.command("remove")
+def repo_remove(ctx: typer.Context, provider: ProviderOption, project: RepoProjectOption) -> None:
+    """Forget a repository: its webhooks are refused from now on; its mirror and inbox are deleted."""
+    removed = server(ctx).request("DELETE", f"/api/v2/repositories/{provider}/{project}")
+    say(f"Removed {removed['provider']} repository {removed['project']}.")
+
+
+@repos.command("deliveries")
+def repo_deliveries(
+    ctx: typer.Context,
+    project: Annotated[str | None, typer.Option(help="Only this repository's.")] = None,
+    state: Annotated[str | None, typer.Option(help="received, processing, done or failed.")] = None,
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The listener's inbox: each delivery's state, attempts and failure reason, newest first."""
+    params: dict[str, Any] = {"limit": limit, "project": project, "state": state}
+    page = server(ctx).request(
+        "GET", "/api/v2/deliveries", params={k: v for k, v in params.items() if v is not None}
+    )
+    columns = ["id", "project", "event", "state", "attempts", "received_at", "reason"]
+    print_rows(page["items"], columns, as_json)
+
+
+@repos.command("reconcile")
+def repo_reconcile(
+    ctx: typer.Context, project: Annotated[str | None, typer.Option(help="Only this repository.")] = None
+) -> None:
+    """Fetch repositories now and send qa_api the commits and refs it lacks."""
+    queued = server(ctx).request("POST", "/api/v2/reconcile", params={"project": project} if project else {})
+    say(f"Reconciliation queued for {queued['repositories']} repositories.")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,108 @@
+"""The webhook listener application: `create_app(settings)` builds it; nothing is built at import time."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TypedDict
+
+import httpx
+from fastapi import FastAPI, Request
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from qahub_shared.auth.dependencies import Authenticator
+from qahub_shared.auth.principal import Audience
+from qahub_shared.auth.remote import RemoteKeySet, fetch_revocations
+from qahub_shared.auth.revocations import RevocationList
+from qahub_shared.auth.tokens import TokenVerifier
+from qahub_shared.errors import ERROR_RESPONSES, install_error_handlers
+from qahub_shared.health import health_router
+from qahub_shared.http import BodySizeLimitMiddleware, RequestContextMiddleware
+from webhook_listener import db
+from webhook_listener.config import Settings
+from webhook_listener.deliveries.router import admin as deliveries_router
+from webhook_listener.deliveries.router import webhooks as webhooks_router
+from webhook_listener.qa_api import QaApi
+from webhook_listener.repositories.router import router as repositories_router
+from webhook_listener.workers import Workers
+
+HTTP_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+
+
+class State(TypedDict):
+    """What the lifespan makes available to requests as `request.state.<key>`."""
+
+    settings: Settings
+    engine: AsyncEngine
+    authenticator: Authenticator
+    workers: Workers
+
+
+DESCRIPTION = """
+Receives GitLab and GitHub push webhooks and keeps qa_api's commits, branches and tags exactly as git has
+them, read from a bare mirror of each registered repository.
+
+* `POST /webhooks/gitlab` (`X-Gitlab-Token`) and `POST /webhooks/github` (`X-Hub-Signature-256`): a
+  verified delivery is stored and answered 202; workers process it in the background.
+* `/api/v2/repositories`, `/api/v2/deliveries`, `/api/v2/reconcile`: the admin API (`admin` scope).
+
+Every error has the same JSON envelope: `{"error": {"code", "message", "details", "request_id"}}`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[State]:
+        engine = db.create_engine(
+            settings.listener_database_url,
+            pool_size=settings.database_pool_size,
+            statement_timeout_ms=settings.database_statement_timeout_ms,
+        )
+        # one pooled client per process: the issuer's keys and revocations, and the git updates
+        async with httpx.AsyncClient(timeout=HTTP_TIMEOUT, trust_env=False) as client:
+            keys = RemoteKeySet(client, f"{settings.api_url}/.well-known/jwks.json")
+            verifier = TokenVerifier(keys, issuer=settings.jwt_issuer, audience=Audience.WEBHOOK_LISTENER)
+            revocations = RevocationList(
+                lambda: fetch_revocations(client, f"{settings.api_url}/api/v2/auth/revocations"),
+                interval_seconds=settings.revocation_refresh_seconds,
+            )
+            qa_api = QaApi(client, settings.api_url, settings.webhook_qa_api_token)
+            workers = Workers(settings, engine, qa_api)
+            try:
+                async with revocations.running(), workers.running():
+                    # what was built so far lives as long as the process: keep the collector from
+                    # walking it again and again (its full passes lengthen the acknowledgements' tail)
+                    gc.collect()
+                    gc.freeze()
+                    yield State(
+                        settings=settings,
+                        engine=engine,
+                        authenticator=Authenticator(verifier, revocations),
+                        workers=workers,
+                    )
+            finally:
+                await engine.dispose()
+
+    app = FastAPI(
+        title="QA Hub webhook listener",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        responses=ERROR_RESPONSES,
+    )
+    install_error_handlers(app)
+    db.install_database_error_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+
+    async def database_ready(request: Request) -> None:
+        await db.ping(request.state.engine)
+
+    app.include_router(health_router({"database": database_ready}))
+    app.include_router(webhooks_router)
+    app.include_router(repositories_router)
+    app.include_router(deliveries_router)
+    return app

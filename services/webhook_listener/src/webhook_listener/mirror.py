@@ -1,0 +1,248 @@
+"""The one place that calls git: bare mirrors of registered repositories, and what they contain.
+
+Every function here blocks and is meant for a worker thread (`asyncio.to_thread`); each opens the mirror
+with gitpython and closes it before returning, so no `git cat-file` process outlives the call.
+
+    GitFailure   a clone, fetch or read failed (network, authentication, a corrupt mirror)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import git
+import yaml
+
+ZERO_SHA = "0" * 40
+CONFIG_FILE = "qaboard.yaml"
+
+# Never ask a terminal for credentials, and ignore the user's and the system's git configuration.
+_GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1", "GIT_ASKPASS": "/bin/false"}
+
+
+class GitFailure(Exception):
+    """git could not do what was asked; the message is safe to record (no secrets in clone URLs)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RefKey:
+    kind: str
+    """`branch` or `tag`."""
+    name: str
+
+
+@dataclass(slots=True)
+class CommitFacts:
+    """A commit as git records it, and the QA-Board configs (by folder, '' = root) in its tree."""
+
+    sha: str
+    parents: list[str]
+    author_name: str
+    author_email: str
+    committer_name: str
+    committer_email: str
+    authored_at: datetime
+    committed_at: datetime
+    message: str
+    configs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Folder → its own (unmerged) `qaboard.yaml`, for every `qaboard.yaml` of the tree."""
+
+
+@contextmanager
+def _open(path: Path) -> Iterator[git.Repo]:
+    try:
+        repo = git.Repo(path)
+    except (git.exc.GitError, OSError) as error:
+        raise GitFailure(f"cannot open the mirror: {type(error).__name__}") from None
+    try:
+        with repo.git.custom_environment(**_GIT_ENV):
+            yield repo
+    except git.exc.GitCommandError as error:
+        raise GitFailure(_describe(error)) from None
+    finally:
+        repo.close()
+
+
+_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+
+
+def redact(text: str) -> str:
+    """`text` without the credentials a URL in it may carry (`https://user:token@host` → `https://***@host`)."""
+    return _USERINFO.sub("***@", text)
+
+
+def _describe(error: git.exc.GitCommandError) -> str:
+    stderr = redact(str(error.stderr or "").strip().replace("\n", " "))[:500]
+    # the command itself is not quoted: its arguments may hold the clone URL
+    return f"git {error.command[1] if len(error.command) > 1 else ''} exited with {error.status}: {stderr}"
+
+
+def sync_mirror(path: Path, clone_url: str, *, timeout_seconds: float) -> None:
+    """Create the bare mirror of `clone_url` at `path` if needed, then fetch its branches and tags (refs
+    gone from the remote are pruned)."""
+    if not (path / "HEAD").exists():
+        if path.exists():
+            shutil.rmtree(path)  # a clone that died half-way
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        try:
+            repo = git.Repo.clone_from(
+                clone_url,
+                partial,
+                bare=True,
+                env={**os.environ, **_GIT_ENV},
+                kill_after_timeout=timeout_seconds,
+            )
+            repo.close()
+        except git.exc.GitCommandError as error:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise GitFailure(_describe(error)) from None
+        with _open(partial) as repo:
+            # objects a force push left unreachable are still read (`removed`): no automatic gc
+            repo.git.config("gc.auto", "0")
+            # branches and tags only: not GitLab's merge-request or GitHub's pull-request refs
+            repo.git.config("--replace-all", "remote.origin.fetch", "+refs/heads/*:refs/heads/*")
+            repo.git.config("--add", "remote.origin.fetch", "+refs/tags/*:refs/tags/*")
+        partial.rename(path)
+    with _open(path) as repo:
+        repo.git.remote("set-url", "origin", clone_url)
+        repo.git.fetch("--prune", "--quiet", "origin", kill_after_timeout=timeout_seconds)
+
+
+def remove_mirror(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def read_refs(path: Path) -> dict[RefKey, str]:
+    """Every branch and tag of the mirror → the commit it points at (annotated tags dereferenced)."""
+    refs: dict[RefKey, str] = {}
+    with _open(path) as repo:
+        listing = repo.git.for_each_ref(
+            "--format=%(refname)%00%(objecttype)%00%(objectname)%00%(*objecttype)%00%(*objectname)",
+            "refs/heads",
+            "refs/tags",
+        )
+        for line in listing.splitlines():
+            name, kind, sha, peeled_kind, peeled_sha = line.split("\x00")
+            if kind == "tag" and peeled_kind != "commit":
+                # a tag of a tag (or of a tree): let git peel it all the way, when it leads to a commit
+                try:
+                    sha, peeled_kind = repo.git.rev_parse(f"{name}^{{commit}}"), "commit"
+                except git.exc.GitCommandError:
+                    continue
+            target = peeled_sha if kind == "tag" and peeled_sha else sha
+            if (peeled_kind if kind == "tag" else kind) != "commit":
+                continue
+            if name.startswith("refs/heads/"):
+                refs[RefKey("branch", name.removeprefix("refs/heads/"))] = target
+            elif name.startswith("refs/tags/"):
+                refs[RefKey("tag", name.removeprefix("refs/tags/"))] = target
+    return refs
+
+
+def rev_list(path: Path, tip: str, *, exclude: Iterable[str], max_count: int) -> list[str]:
+    """Commits reachable from `tip` and from none of `exclude`, newest first, at most `max_count`."""
+    excluded = sorted({sha for sha in exclude if sha != ZERO_SHA})
+    with _open(path) as repo:
+        # the excluded tips go through stdin: a repository may have thousands of refs
+        process = repo.git.rev_list(
+            "--topo-order",
+            f"--max-count={max_count}",
+            "--ignore-missing",
+            "--stdin",
+            as_process=True,
+            istream=subprocess.PIPE,
+        )
+        lines = "".join(f"{line}\n" for line in [tip, *(f"^{sha}" for sha in excluded)])
+        stdout, stderr = process.proc.communicate(lines.encode())
+        if process.proc.returncode != 0:
+            detail = stderr.decode(errors="replace").strip()[:500]
+            raise GitFailure(f"git rev-list exited with {process.proc.returncode}: {redact(detail)}")
+    output: bytes = stdout
+    return output.decode().split()
+
+
+def is_ancestor(path: Path, ancestor: str, descendant: str) -> bool | None:
+    """Whether `ancestor` is reachable from `descendant`; None when the mirror lacks `ancestor`."""
+    with _open(path) as repo:
+        try:
+            repo.git.cat_file("-e", f"{ancestor}^{{commit}}")
+        except git.exc.GitCommandError:
+            return None
+        try:
+            repo.git.merge_base("--is-ancestor", ancestor, descendant)
+        except git.exc.GitCommandError as error:
+            if error.status == 1:
+                return False
+            raise
+        return True
+
+
+def describe_commits(path: Path, shas: Iterable[str]) -> list[CommitFacts]:
+    """The facts of each commit, and the `qaboard.yaml` files of its tree (parsed, by folder)."""
+    found: list[CommitFacts] = []
+    trees: dict[bytes, dict[str, bytes]] = {}
+    blobs: dict[bytes, dict[str, Any]] = {}
+    with _open(path) as repo:
+        for sha in shas:
+            commit = repo.commit(sha)
+            files = _config_files(commit.tree, trees)
+            configs = {folder: _parse_config(repo, blob, blobs) for folder, blob in files.items()}
+            found.append(
+                CommitFacts(
+                    sha=commit.hexsha,
+                    parents=[parent.hexsha for parent in commit.parents],
+                    author_name=commit.author.name or "",
+                    author_email=commit.author.email or "",
+                    committer_name=commit.committer.name or "",
+                    committer_email=commit.committer.email or "",
+                    authored_at=commit.authored_datetime,
+                    committed_at=commit.committed_datetime,
+                    message=commit.message
+                    if isinstance(commit.message, str)
+                    else commit.message.decode(errors="replace"),
+                    configs=configs,
+                )
+            )
+    return found
+
+
+def _config_files(tree: git.Tree, memo: dict[bytes, dict[str, bytes]]) -> dict[str, bytes]:
+    """Folder ('' = root) → blob id of its `qaboard.yaml`; memoised by tree id, since consecutive commits
+    share most of their trees."""
+    known = memo.get(tree.binsha)
+    if known is not None:
+        return known
+    files: dict[str, bytes] = {}
+    for blob in tree.blobs:
+        if blob.name == CONFIG_FILE:
+            files[""] = blob.binsha
+    for subtree in tree.trees:
+        for folder, blob_id in _config_files(subtree, memo).items():
+            files[f"{subtree.name}/{folder}" if folder else subtree.name] = blob_id
+    memo[tree.binsha] = files
+    return files
+
+
+def _parse_config(repo: git.Repo, blob_id: bytes, memo: dict[bytes, dict[str, Any]]) -> dict[str, Any]:
+    known = memo.get(blob_id)
+    if known is None:
+        data = repo.odb.stream(blob_id).read()
+        try:
+            loaded = yaml.safe_load(data)
+        except yaml.YAMLError:
+            loaded = None
+        # an empty file just marks a subproject; a file that is not a mapping configures nothing
+        known = loaded if isinstance(loaded, dict) else {}
+        memo[blob_id] = known
+    return known

@@ -1,0 +1,226 @@
+"""Workers: turn the inbox into qa_api updates, one repository at a time, in order, losing nothing.
+
+A dispatcher wakes when a delivery arrives (or every `webhook_poll_seconds`) and starts, up to
+`webhook_workers` at once, one task per repository with due deliveries. That task claims every received
+delivery of its repository (oldest first), fetches the mirror, compares it with what qa_api was last told
+(`changes.plan`) and sends the updates. One fetch covers every delivery claimed with it: the mirror then
+holds at least what each of them announced, so they are all done together.
+
+    qa_api unreachable or 5xx     the deliveries wait (received, reason set) and are retried with an
+                                  exponential backoff up to `webhook_retry_max_seconds`, for ever
+    the fetch fails               the same, until `webhook_max_git_attempts`; then failed
+    qa_api answers another 4xx    failed, with qa_api's reason
+A failed delivery is processed again when its sender redelivers it, and the next delivery, reconcile or
+periodic reconcile of the repository sends whatever the failure held back (the comparison is with what
+qa_api accepted, not with what was attempted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from collections.abc import AsyncIterator
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from webhook_listener import changes, mirror
+from webhook_listener.changes import SentRef
+from webhook_listener.config import Settings
+from webhook_listener.deliveries import repository as inbox
+from webhook_listener.mirror import RefKey
+from webhook_listener.qa_api import QaApi, QaApiRefused, QaApiUnavailable
+from webhook_listener.repositories import repository as repositories
+from webhook_listener.repositories.repository import Repository
+from webhook_listener.repositories.service import clone_url_allowed, mirror_path
+
+logger = logging.getLogger(__name__)
+
+LOCK_NAMESPACE = 5152
+"""First key of the listener's advisory locks (the second is the repository's id)."""
+
+
+def retry_delay(attempts: int, shortest: float, longest: float) -> float:
+    """The wait before attempt `attempts + 1`: doubling from `shortest`, at most `longest`."""
+    # the exponent is capped: after days of qa_api being down, 2 ** attempts would overflow a float
+    doublings = min(max(attempts - 1, 0), 30)
+    return min(longest, shortest * float(2**doublings))
+
+
+class Workers:
+    def __init__(self, settings: Settings, engine: AsyncEngine, qa_api: QaApi) -> None:
+        self._settings = settings
+        self._engine = engine
+        self._qa_api = qa_api
+        self._wake = asyncio.Event()
+        self._active: dict[int, asyncio.Task[None]] = {}
+
+    def wake(self) -> None:
+        """Look at the inbox now (a delivery arrived)."""
+        self._wake.set()
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[Workers]:
+        """Resume what a previous process left half-done, then dispatch until the context closes."""
+        async with self._engine.begin() as connection:
+            resumed = await inbox.resume_interrupted(connection)
+        if resumed:
+            logger.info("resuming %d deliveries a previous process was processing", resumed)
+        tasks = [asyncio.create_task(self._dispatch_forever(), name="webhook-dispatcher")]
+        if self._settings.webhook_reconcile_seconds > 0:
+            tasks.append(asyncio.create_task(self._reconcile_forever(), name="webhook-reconcile"))
+        try:
+            yield self
+        finally:
+            for task in [*tasks, *self._active.values()]:
+                task.cancel()
+            for task in [*tasks, *self._active.values()]:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def _dispatch_forever(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await self._dispatch()
+            except Exception:
+                logger.exception("the dispatcher failed; it tries again shortly")
+            # not asyncio.wait_for: on Python 3.11 it can swallow a cancellation that comes just as the
+            # event is set, and the dispatcher would outlive the application's shutdown
+            try:
+                async with asyncio.timeout(self._settings.webhook_poll_seconds):
+                    await self._wake.wait()
+            except TimeoutError:
+                continue
+            # let a burst gather: fewer fetches for the same deliveries, and the CPU goes to
+            # acknowledging them first
+            await asyncio.sleep(self._settings.webhook_batch_seconds)
+
+    async def _dispatch(self) -> None:
+        async with self._engine.connect() as connection:
+            due = await inbox.due_repositories(connection)
+        for repository_id in due:
+            if len(self._active) >= self._settings.webhook_workers:
+                return
+            if repository_id in self._active:
+                continue
+            task = asyncio.create_task(self._work(repository_id), name=f"repository-{repository_id}")
+            self._active[repository_id] = task
+            task.add_done_callback(functools.partial(self._done, repository_id))
+
+    def _done(self, repository_id: int, _: asyncio.Task[None]) -> None:
+        self._active.pop(repository_id, None)
+        self._wake.set()  # a slot is free, and more deliveries may have come for this repository
+
+    async def _reconcile_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._settings.webhook_reconcile_seconds)
+            try:
+                async with self._engine.begin() as connection:
+                    for repository_id in await repositories.all_ids(connection):
+                        await inbox.queue_reconcile(connection, repository_id)
+                self.wake()
+            except Exception:
+                logger.exception("could not queue the periodic reconciliation")
+
+    async def _work(self, repository_id: int) -> None:
+        try:
+            await self.process(repository_id)
+        except Exception:
+            logger.exception("processing the deliveries of repository %d failed", repository_id)
+
+    async def process(self, repository_id: int) -> None:
+        """Claim the repository's received deliveries and bring qa_api up to date with its mirror.
+
+        Several listener processes may share the inbox: a PostgreSQL advisory lock, held while the
+        repository is worked on, keeps the others away from it (they look again later).
+        """
+        async with self._engine.connect() as lock:
+            key = {"namespace": LOCK_NAMESPACE, "id": repository_id}
+            if not await lock.scalar(text("SELECT pg_try_advisory_lock(:namespace, :id)"), key):
+                return
+            await lock.commit()
+            try:
+                await self._process_locked(repository_id)
+            finally:
+                await lock.execute(text("SELECT pg_advisory_unlock(:namespace, :id)"), key)
+                await lock.commit()
+
+    async def _process_locked(self, repository_id: int) -> None:
+        async with self._engine.begin() as connection:
+            ids = await inbox.claim(connection, repository_id)
+            found = await repositories.get(connection, repository_id)
+            sent = await repositories.sent_refs(connection, repository_id)
+            attempts = await inbox.max_attempts(connection, ids) if ids else 0
+        if not ids or found is None:
+            return
+        try:
+            await self._bring_up_to_date(ids, found, sent, attempts)
+        except Exception as error:
+            # a bug or the database: the deliveries must not stay `processing` for ever
+            logger.exception("processing deliveries %s of %s failed", ids, found.path)
+            reason = f"internal error: {type(error).__name__}"
+            if attempts >= self._settings.webhook_max_git_attempts:
+                await self._finish(ids, reason=reason)
+            else:
+                await self._retry(ids, reason, attempts)
+
+    async def _bring_up_to_date(
+        self, ids: list[int], found: Repository, sent: dict[RefKey, SentRef], attempts: int
+    ) -> None:
+        repository_id = found.id
+        settings = self._settings
+        if not clone_url_allowed(settings, found.clone_url):
+            await self._finish(ids, reason="the registered clone URL is not allowed by the settings")
+            return
+        path = mirror_path(settings, found)
+        try:
+            await asyncio.to_thread(
+                mirror.sync_mirror,
+                path,
+                found.clone_url,
+                timeout_seconds=settings.webhook_git_timeout_seconds,
+            )
+            plan = await asyncio.to_thread(
+                changes.plan, path, found.path, sent, new_ref_max_commits=settings.webhook_new_ref_max_commits
+            )
+        except mirror.GitFailure as failure:
+            reason = f"git: {failure}"
+            if attempts >= settings.webhook_max_git_attempts:
+                await self._finish(ids, reason=reason)
+            else:
+                await self._retry(ids, reason, attempts)
+            return
+        try:
+            for updates in plan.updates:
+                await self._qa_api.send(updates)
+        except QaApiUnavailable as unavailable:
+            await self._retry(ids, str(unavailable), attempts)
+            return
+        except QaApiRefused as refused:
+            await self._finish(ids, reason=str(refused))
+            return
+        async with self._engine.begin() as connection:
+            await repositories.record_sent_refs(connection, repository_id, plan.refs_after)
+            await inbox.finish(connection, ids)
+        logger.info(
+            "repository %s: %d deliveries done, %d ref updates and %d commits sent",
+            found.path,
+            len(ids),
+            len(plan.refs_after),
+            plan.commits,
+        )
+
+    async def _finish(self, ids: list[int], *, reason: str) -> None:
+        logger.warning("deliveries %s failed: %s", ids, reason)
+        async with self._engine.begin() as connection:
+            await inbox.finish(connection, ids, reason=reason)
+
+    async def _retry(self, ids: list[int], reason: str, attempts: int) -> None:
+        settings = self._settings
+        delay = retry_delay(attempts, settings.webhook_retry_min_seconds, settings.webhook_retry_max_seconds)
+        logger.warning("deliveries %s wait %.1fs before another attempt: %s", ids, delay, reason)
+        async with self._engine.begin() as connection:
+            await inbox.retry_later(connection, ids, reason=reason, delay_seconds=delay)

@@ -1,0 +1,152 @@
+"""The listener as operators run it (`python -m webhook_listener`), driven by `qahub repo` and by webhooks
+over real HTTP; SIGTERM stops it."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.qa_api.e2e.qa_api_process import _free_port
+from tests.webhook_listener import payloads
+from tests.webhook_listener.conftest import SECRET, unique_project
+from tests.webhook_listener.gitrepo import ZERO, Origin
+from tests.webhook_listener.qa_api_server import QaApiProcess
+
+STOP_TIMEOUT_S = 15.0
+
+
+class ListenerProcess:
+    def __init__(self, process: subprocess.Popen[bytes], url: str, log: Path) -> None:
+        self.process = process
+        self.url = url
+        self.log = log
+
+
+@pytest.fixture
+def listener_process(
+    database_url: str, qa_api: QaApiProcess, commits_token: str, tmp_path: Path
+) -> Iterator[ListenerProcess]:
+    port = _free_port()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("QAHUB_")}
+    env.update(
+        QAHUB_WEBHOOK_DATABASE_URL=database_url,
+        QAHUB_API_URL=qa_api.url,
+        QAHUB_WEBHOOK_PORT=str(port),
+        QAHUB_WEBHOOK_ALLOW_FILE_URLS="true",
+        QAHUB_WEBHOOK_QA_API_TOKEN=commits_token,
+        QAHUB_WEBHOOK_POLL_SECONDS="0.2",
+        QAHUB_DATA_DIR=str(tmp_path / "data"),
+        QAHUB_LOG_LEVEL="DEBUG",
+    )
+    log = tmp_path / "listener.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "webhook_listener"],
+            cwd=tmp_path,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, log.read_text()
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{url}/readyz", timeout=1, trust_env=False).status_code == 200:
+                    break
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        yield ListenerProcess(process, url, log)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def qahub(
+    listener: ListenerProcess, qa_api: QaApiProcess, token: str, *args: str
+) -> subprocess.CompletedProcess[str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("QAHUB_")}
+    env.update(QAHUB_API_URL=qa_api.url, QAHUB_WEBHOOK_URL=listener.url, QAHUB_TOKEN=token)
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "qahub"), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+def test_qahub_repo_registers_a_repository_whose_pushes_then_reach_qa_api(
+    listener_process: ListenerProcess, qa_api: QaApiProcess, admin_token: str, origin: Origin
+) -> None:
+    project = unique_project()
+    pushed = origin.commit()
+    origin.push("HEAD:refs/heads/main")
+
+    added = qahub(
+        listener_process,
+        qa_api,
+        admin_token,
+        *("repo", "add", "--provider", "gitlab", "--project", project),
+        *("--secret", SECRET, "--clone-url", origin.url),
+    )
+    body = json.dumps(
+        payloads.gitlab_push(project, ref="refs/heads/main", before=ZERO, after=pushed, commits=[pushed])
+    ).encode()
+    hook = httpx.post(
+        f"{listener_process.url}/webhooks/gitlab",
+        content=body,
+        headers=payloads.gitlab_headers(SECRET),
+        timeout=10,
+        trust_env=False,
+    )
+    deliveries: list[dict[str, Any]] = []
+    for _ in range(300):
+        listed = qahub(
+            listener_process, qa_api, admin_token, "repo", "deliveries", "--project", project, "--json"
+        )
+        deliveries = json.loads(listed.stdout)
+        if deliveries and all(d["state"] == "done" for d in deliveries):
+            break
+        time.sleep(0.1)
+    listed_repos = qahub(listener_process, qa_api, admin_token, "repo", "list", "--json")
+    removed = qahub(
+        listener_process, qa_api, admin_token, "repo", "remove", "--provider", "gitlab", "--project", project
+    )
+    refused = httpx.post(
+        f"{listener_process.url}/webhooks/gitlab",
+        content=body,
+        headers=payloads.gitlab_headers(SECRET),
+        timeout=10,
+        trust_env=False,
+    )
+
+    assert added.returncode == 0, added.stderr
+    assert hook.status_code == 202, hook.text
+    assert {d["state"] for d in deliveries} == {"done"}, deliveries
+    commit = httpx.get(f"{qa_api.url}/api/v1/commit/{pushed}", params={"project": project}, trust_env=False)
+    assert commit.json()["branches"] == ["main"]
+    assert project in [repo["project"] for repo in json.loads(listed_repos.stdout)]
+    assert SECRET not in listed_repos.stdout
+    assert removed.returncode == 0, removed.stderr
+    assert refused.status_code == 401
+    assert SECRET not in listener_process.log.read_text()
+
+    listener_process.process.send_signal(signal.SIGTERM)
+    # uvicorn shuts down gracefully, then exits with the signal it was stopped by
+    assert listener_process.process.wait(timeout=STOP_TIMEOUT_S) in (0, -signal.SIGTERM)
+    assert "Application shutdown complete" in listener_process.log.read_text()

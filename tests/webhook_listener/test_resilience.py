@@ -1,0 +1,170 @@
+"""Nothing is lost: qa_api down for a while, the listener restarted with deliveries waiting, a failed
+delivery sent again."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from tests.webhook_listener import payloads
+from tests.webhook_listener.conftest import Listener, running_listener, unique_project
+from tests.webhook_listener.gitrepo import ZERO, Origin
+from tests.webhook_listener.qa_api_server import QaApiProcess
+from tests.webhook_listener.test_git_sync import history, push_branch
+from webhook_listener.config import Settings
+from webhook_listener.workers import LOCK_NAMESPACE
+
+
+async def wait_for(listener: Listener, project: str, predicate: Any) -> list[dict[str, Any]]:
+    for _ in range(300):
+        items = await listener.deliveries(project)
+        if predicate(items):
+            return items
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"deliveries of {project}: {items}")
+
+
+async def test_deliveries_wait_while_qa_api_is_down_and_nothing_is_lost(
+    listener: Listener, origin: Origin, qa_api_up: QaApiProcess, qa_api_client: httpx.AsyncClient
+) -> None:
+    project = unique_project()
+    await listener.register(project, origin.url)
+    await listener.settled(project)
+    qa_api_up.stop()
+
+    pushed = origin.commits(3)
+    origin.push("HEAD:refs/heads/main")
+    response = await listener.gitlab(
+        payloads.gitlab_push(project, ref="refs/heads/main", before=ZERO, after=pushed[-1], commits=pushed)
+    )
+    waiting = await wait_for(
+        listener, project, lambda items: items[0]["attempts"] >= 2 and items[0]["state"] == "received"
+    )
+    qa_api_up.start()
+
+    assert response.status_code == 202
+    assert "unreachable" in waiting[0]["reason"]
+    settled = await listener.settled(project)
+    assert settled[0]["state"] == "done"
+    assert await history(qa_api_client, project, branch="main") == list(reversed(pushed))
+
+
+async def test_a_restarted_listener_resumes_the_deliveries_in_its_inbox(
+    settings: Settings,
+    admin_token: str,
+    origin: Origin,
+    qa_api_up: QaApiProcess,
+    qa_api_client: httpx.AsyncClient,
+) -> None:
+    project = unique_project()
+    async with running_listener(settings, admin_token) as first:
+        await first.register(project, origin.url)
+        await first.settled(project)
+        qa_api_up.stop()
+        pushed = origin.commits(2)
+        origin.push("HEAD:refs/heads/main")
+        body = payloads.gitlab_push(
+            project, ref="refs/heads/main", before=ZERO, after=pushed[-1], commits=pushed
+        )
+        assert (await first.gitlab(body)).status_code == 202
+        await wait_for(
+            first, project, lambda items: items[0]["attempts"] >= 1 and items[0]["state"] == "received"
+        )
+    # as if the process had died while processing it
+    engine = create_async_engine(settings.listener_database_url)
+    async with engine.begin() as connection:
+        await connection.execute(
+            text(
+                "UPDATE delivery SET state = 'processing' FROM repository "
+                "WHERE repository.id = delivery.repository_id AND repository.path = :path"
+            ),
+            {"path": project},
+        )
+    await engine.dispose()
+    qa_api_up.start()
+
+    async with running_listener(settings, admin_token) as second:
+        settled = await second.settled(project)
+
+    assert [d["state"] for d in settled] == ["done", "done"]
+    assert await history(qa_api_client, project, branch="main") == list(reversed(pushed))
+
+
+async def test_a_redelivered_failed_delivery_is_processed_again(
+    listener: Listener, tmp_path: Path, qa_api_client: httpx.AsyncClient
+) -> None:
+    project = unique_project()
+    later = tmp_path / "later"
+    later.mkdir()
+    # registered before the repository exists: every fetch fails
+    await listener.register(project, (later / "origin.git").as_uri())
+    body = payloads.gitlab_push(project, ref="refs/heads/main", before=ZERO, after="a" * 40, commits=[])
+    assert (await listener.gitlab(body, key="delivery-1")).status_code == 202
+    failed = await listener.settled(project)
+    assert {d["state"] for d in failed} == {"failed"}
+    assert all(d["reason"].startswith("git: ") for d in failed)
+
+    origin = Origin(later)
+    pushed = origin.commit()
+    origin.push("HEAD:refs/heads/main")
+    again = await listener.gitlab(
+        payloads.gitlab_push(project, ref="refs/heads/main", before=ZERO, after=pushed, commits=[pushed]),
+        key="delivery-1",
+    )
+
+    assert (again.status_code, again.json()["status"]) == (202, "requeued")
+    settled = await listener.settled(project)
+    redelivered = next(d for d in settled if d["idempotency_key"] == "delivery-1")
+    assert (redelivered["state"], redelivered["reason"]) == ("done", None)
+    assert await history(qa_api_client, project, branch="main") == [pushed]
+
+
+async def test_push_for_a_branch_delivered_twice_is_processed_once(
+    listener: Listener, origin: Origin, qa_api_client: httpx.AsyncClient
+) -> None:
+    project = unique_project()
+    await listener.register(project, origin.url)
+    await listener.settled(project)
+    origin.commit()
+    await push_branch(listener, origin, project, "main")
+    before = await listener.deliveries(project)
+
+    body = payloads.gitlab_push(project, ref="refs/heads/main", before=ZERO, after=origin.head(), commits=[])
+    key = next(d["idempotency_key"] for d in before if d["event"] == "Push Hook")
+    duplicate = await listener.gitlab(body, key=key)
+
+    assert (duplicate.status_code, duplicate.json()["status"]) == (200, "duplicate")
+    assert await listener.deliveries(project) == before
+
+
+async def test_a_repository_another_listener_is_working_on_waits_for_it(
+    listener: Listener, settings: Settings, origin: Origin, qa_api_client: httpx.AsyncClient
+) -> None:
+    project = unique_project()
+    created = await listener.register(project, origin.url)
+    await listener.settled(project)
+    other = await asyncpg.connect(settings.listener_database_url.replace("+asyncpg", ""))
+    # what another listener process holds while it processes the repository
+    await other.execute("SELECT pg_advisory_lock($1, $2)", LOCK_NAMESPACE, created["id"])
+    try:
+        pushed = origin.commit()
+        origin.push("HEAD:refs/heads/main")
+        body = payloads.gitlab_push(
+            project, ref="refs/heads/main", before=ZERO, after=pushed, commits=[pushed]
+        )
+        assert (await listener.gitlab(body)).status_code == 202
+        await asyncio.sleep(1.0)
+        waiting = await listener.deliveries(project)
+    finally:
+        await other.execute("SELECT pg_advisory_unlock($1, $2)", LOCK_NAMESPACE, created["id"])
+        await other.close()
+
+    assert (waiting[0]["state"], waiting[0]["attempts"]) == ("received", 0)
+    assert (await listener.settled(project))[0]["state"] == "done"
+    assert await history(qa_api_client, project, branch="main") == [pushed]

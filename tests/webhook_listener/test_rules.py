@@ -1,0 +1,93 @@
+"""Rules that need no server: QA-Board's config merge, allowed clone URLs, production settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import SecretStr, ValidationError
+
+from qahub_shared.schemas.git import MAX_REFS, GitRefKind, GitRefUpdate
+from webhook_listener.changes import MAX_SHAS_PER_BODY, _bounded
+from webhook_listener.config import Settings
+from webhook_listener.qaboard_config import merged_config
+from webhook_listener.repositories.service import clone_url_allowed
+from webhook_listener.workers import retry_delay
+
+
+def test_a_subproject_config_is_merged_over_its_ancestors_as_qaboard_merges() -> None:
+    configs: dict[str, dict[str, Any]] = {
+        "": {
+            "project": {"name": "repo"},
+            "inputs": {"database": "/root", "batches": ["a.yaml"]},
+            "lsf": {"q": 1},
+        },
+        "algo": {"inputs": {"database": "/algo", "batches": ["super", "b.yaml"]}, "lsf": {"q": 0}},
+        "algo/fast": {"inputs": {"type": "image", "database": None}},
+    }
+
+    merged = merged_config(configs, "algo/fast")
+
+    # later (deeper) wins; empty or false values do not override; "super" splices the parent's list
+    assert merged == {
+        "project": {"name": "repo"},
+        "inputs": {"database": "/algo", "batches": ["a.yaml", "b.yaml"], "type": "image"},
+        "lsf": {"q": 1},
+    }
+    assert configs["algo"]["inputs"]["batches"] == ["super", "b.yaml"]  # inputs are not mutated
+
+
+def test_a_config_saying_root_true_starts_the_chain() -> None:
+    configs = {"": {"a": 1}, "tools": {"root": True, "b": 2}, "tools/x": {"c": 3}}
+
+    assert merged_config(configs, "tools/x") == {"root": True, "b": 2, "c": 3}
+    assert merged_config({}, "") is None
+
+
+def test_file_urls_are_refused_unless_enabled() -> None:
+    default = Settings()
+    enabled = Settings(webhook_allow_file_urls=True)
+
+    assert not clone_url_allowed(default, "file:///srv/git/repo.git")
+    assert clone_url_allowed(enabled, "file:///srv/git/repo.git")
+    assert clone_url_allowed(default, "https://gitlab.example.com/group/repo.git")
+    assert not clone_url_allowed(default, "http://gitlab.example.com/group/repo.git")
+
+
+def test_production_refuses_development_defaults() -> None:
+    production: dict[str, Any] = {
+        "env": "production",
+        "webhook_database_url": "postgresql://listener@db.internal/qahub",
+        "api_url": "https://qa-api.internal",
+        "webhook_qa_api_token": SecretStr("token"),
+    }
+    Settings.model_validate(production)
+
+    unsafe_changes: list[dict[str, Any]] = [
+        {"webhook_allow_file_urls": True},
+        {"webhook_qa_api_token": None},
+        {"api_url": "http://127.0.0.1:5151"},
+        {"webhook_database_url": None},
+    ]
+    for unsafe in unsafe_changes:
+        with pytest.raises(ValidationError):
+            Settings.model_validate({**production, **unsafe})
+
+
+def test_ref_updates_are_split_so_no_body_names_too_many_commits() -> None:
+    many = [f"{i:040x}" for i in range(12_000)]
+    refs = [
+        GitRefUpdate(kind=GitRefKind.BRANCH, name=f"b{i}", sha=many[0], added=many[:9_000]) for i in range(3)
+    ] + [GitRefUpdate(kind=GitRefKind.TAG, name=f"t{i}", sha=many[0]) for i in range(150)]
+
+    groups = list(_bounded(refs))
+
+    assert [ref for group in groups for ref in group] == refs
+    assert all(len(group) <= MAX_REFS for group in groups)
+    assert all(sum(len(r.added) + len(r.removed) + 1 for r in group) <= MAX_SHAS_PER_BODY for group in groups)
+
+
+def test_the_retry_backoff_doubles_up_to_its_cap_however_long_qa_api_is_down() -> None:
+    delays = [retry_delay(attempts, 1.0, 60.0) for attempts in (1, 2, 3, 7, 8, 5_000)]
+
+    assert delays == [1.0, 2.0, 4.0, 60.0, 60.0, 60.0]
