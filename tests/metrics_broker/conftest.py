@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,7 +25,7 @@ from metrics_broker.config import DEFAULT_DATABASES, Settings
 from metrics_broker.main import create_app
 from tests.metrics_broker.influx import InfluxReader
 from tests.qa_api.e2e.qa_api_process import LiveQaApi, running_qa_api
-from tests.servers import ROOT, fresh_database, influxdb_server, migrate
+from tests.servers import fresh_database, influxdb_server, migrate
 
 BASE_URL = "http://metrics-broker.test"
 
@@ -158,12 +159,12 @@ async def reader(session_reader: InfluxReader, databases: dict[str, str]) -> Inf
     return session_reader
 
 
-# beside the repository, as the issue names it (`../shared/fixtures/tfa/`)
-FIXTURES = ROOT.parent / "shared" / "fixtures" / "tfa"
+# TF-A's generator samples, copied into the repository (see fixtures/README.md)
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def tfa_fixture(name: str) -> dict[str, Any]:
-    """A sample payload exactly as TF-A's generator sends it (`shared/fixtures/tfa/`)."""
+    """A sample payload exactly as TF-A's generator sends it (`tests/metrics_broker/fixtures/`)."""
     payload: dict[str, Any] = json.loads((FIXTURES / name).read_text())
     return payload
 

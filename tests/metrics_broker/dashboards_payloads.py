@@ -1,4 +1,4 @@
-"""Payloads for the TF-A kinds that have no generator sample in `shared/fixtures/tfa/`, shaped as TF-A's
+"""Payloads for the TF-A kinds that have no generator sample (in `fixtures/`), shaped as TF-A's
 generators (`qa-tools/quality-metrics/data-generator/tfa_metrics/`) build them and as the broker's schemas
 (`GET /schemas/{kind}`) require: measurement names, tags and field types included."""
 
