@@ -3,7 +3,8 @@
 #
 # Without QAHUB_DATABASE_URL, a local PostgreSQL cluster lives in $QAHUB_DATA_DIR/postgres (default
 # .data/), on 127.0.0.1. Without QAHUB_INFLUX_URL, a local InfluxDB 1.x lives in $QAHUB_DATA_DIR/influxdb,
-# on 127.0.0.1:8086 (or $QAHUB_INFLUX_PORT). Without QAHUB_JWT_SIGNING_KEY_FILE, tokens are signed with a
+# on 127.0.0.1:8086 ($QAHUB_INFLUX_PORT; when 8086 is taken, e.g. by the server Debian's package starts, a
+# free port, kept across runs). Without QAHUB_JWT_SIGNING_KEY_FILE, tokens are signed with a
 # key generated once in $QAHUB_DATA_DIR/jwt-signing-key.pem (mode 0600), so they survive restarts.
 # qa_api, the metrics broker (127.0.0.1:5000) and the webhook listener (127.0.0.1:5152) run side by side.
 # Ctrl-C or SIGTERM stops the services and the servers this script started.
@@ -41,16 +42,26 @@ trap 'exit 143' TERM
 
 if [ -z "${QAHUB_DATABASE_URL:-}" ]; then
   deploy/local/postgres.sh install
-  QAHUB_DATABASE_URL=$(deploy/local/postgres.sh start "$data_dir/postgres" "${QAHUB_PG_PORT:-}")
+  # set first: a Ctrl-C while it starts must stop it too (stopping a server that is not running is a no-op)
   started_postgres=1
+  QAHUB_DATABASE_URL=$(deploy/local/postgres.sh start "$data_dir/postgres" "${QAHUB_PG_PORT:-}")
   export QAHUB_DATABASE_URL
   log "local PostgreSQL: $QAHUB_DATABASE_URL (data in $data_dir/postgres)"
 fi
 
 if [ -z "${QAHUB_INFLUX_URL:-}" ]; then
   deploy/local/influxdb.sh install
-  QAHUB_INFLUX_URL=$(deploy/local/influxdb.sh start "$data_dir/influxdb" "${QAHUB_INFLUX_PORT:-8086}")
+  influx_port=${QAHUB_INFLUX_PORT:-}
+  if [ -z "$influx_port" ] && [ ! -f "$data_dir/influxdb/port" ]; then
+    # InfluxDB's usual port when it is free; else influxdb.sh picks a free one and keeps it
+    if python3 -c 'import socket, sys; sys.exit(socket.socket().connect_ex(("127.0.0.1", 8086)) == 0)'; then
+      influx_port=8086
+    else
+      log "127.0.0.1:8086 is taken (Debian's influxdb package starts a server there): using another port"
+    fi
+  fi
   started_influxdb=1
+  QAHUB_INFLUX_URL=$(deploy/local/influxdb.sh start "$data_dir/influxdb" "$influx_port")
   export QAHUB_INFLUX_URL
   log "local InfluxDB: $QAHUB_INFLUX_URL (data in $data_dir/influxdb)"
 fi

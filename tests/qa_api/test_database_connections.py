@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import text
 
 from qa_api.config import Settings
-from qa_api.db import create_engine, tls_of
+from qa_api.db import create_engine
+from qahub_shared.database import tls_of
 from tests.qa_api.builders import output_report, post_output
 
 

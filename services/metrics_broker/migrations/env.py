@@ -16,6 +16,7 @@ import metrics_broker.kinds.models
 import metrics_broker.points.models  # noqa: F401  (their tables join the metadata)
 from metrics_broker.config import Settings
 from metrics_broker.spool.models import SCHEMA, metadata
+from qahub_shared.database import engine_target
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):
@@ -59,7 +60,8 @@ def _migrate(connection: Connection) -> None:
 
 
 async def run_migrations_online() -> None:
-    engine = create_async_engine(_url())
+    target, connect_args = engine_target(_url())
+    engine = create_async_engine(target, connect_args=connect_args)
     async with engine.connect() as connection:
         await connection.run_sync(_migrate)
     await engine.dispose()

@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from qa_api import models  # noqa: F401  (registers the tables)
 from qa_api.config import Settings
-from qa_api.db import metadata, tls_of
+from qa_api.db import metadata
+from qahub_shared.database import engine_target
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):
@@ -36,8 +37,8 @@ def _migrate(connection: Connection) -> None:
 
 
 async def run_migrations_online() -> None:
-    url, sslmode = tls_of(_url())
-    engine = create_async_engine(url, connect_args={} if sslmode is None else {"ssl": sslmode})
+    target, connect_args = engine_target(_url())
+    engine = create_async_engine(target, connect_args=connect_args)
     async with engine.connect() as connection:
         await connection.run_sync(_migrate)
     await engine.dispose()

@@ -13,6 +13,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from qahub_shared.database import engine_target
 from webhook_listener.config import Settings
 from webhook_listener.db import metadata
 
@@ -52,7 +53,8 @@ def _migrate(connection: Connection) -> None:
 
 
 async def run_migrations_online() -> None:
-    engine = create_async_engine(_url())
+    target, connect_args = engine_target(_url())
+    engine = create_async_engine(target, connect_args=connect_args)
     async with engine.connect() as connection:
         await connection.run_sync(_migrate)
     await engine.dispose()

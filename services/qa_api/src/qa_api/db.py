@@ -10,9 +10,7 @@ SQLAlchemy or, on the write path of runs, straight from asyncpg:
 
 from __future__ import annotations
 
-import ipaddress
 import logging
-import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -21,7 +19,7 @@ from typing import Any
 import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import URL, BigInteger, MetaData, any_, bindparam, event, exc, make_url, text
+from sqlalchemy import BigInteger, MetaData, any_, bindparam, event, exc, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -31,6 +29,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlmodel import SQLModel
 
+from qahub_shared.database import tls_of
 from qahub_shared.errors import Conflict, InvalidInput, ServiceUnavailable, error_response
 
 logger = logging.getLogger(__name__)
@@ -53,39 +52,6 @@ def any_id(ids: Sequence[int]) -> Any:
     per id into the SQL of every request (about an eighth of a 50-commit page's CPU, in py-spy).
     """
     return any_(bindparam(None, list(ids), type_=ARRAY(BigInteger)))
-
-
-def _on_this_machine(host: str | None) -> bool:
-    if host is None:
-        return False
-    if host.startswith("/") or host == "localhost":  # a unix socket's directory, or loopback by name
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def tls_of(url: str) -> tuple[URL, str | None]:
-    """The URL without its TLS parameter, and the `sslmode` asyncpg connects with (None: its default).
-
-    `sslmode` (libpq's name) or `ssl` in the URL wins: `disable`, `allow`, `prefer`, `require`,
-    `verify-ca` or `verify-full`. Without either (and without `PGSSLMODE`), a server on this machine
-    (`localhost`, a loopback address, a unix socket) is reached with `allow`: no TLS unless the server
-    refuses a connection without it. On loopback TLS protects nothing, and where the server offers it,
-    it costs both processes CPU on every statement. Any other host keeps asyncpg's default, `prefer`
-    (TLS when the server offers it).
-    """
-    parsed = make_url(url)
-    explicit = parsed.query.get("sslmode") or parsed.query.get("ssl")
-    parsed = parsed.difference_update_query(["sslmode", "ssl"])
-    if explicit is not None:
-        mode = explicit if isinstance(explicit, str) else explicit[-1]
-        return parsed, mode
-    host = parsed.host or parsed.query.get("host")
-    if "PGSSLMODE" not in os.environ and _on_this_machine(host if isinstance(host, str) else None):
-        return parsed, "allow"
-    return parsed, None
 
 
 def create_engine(url: str, *, pool_size: int, statement_timeout_ms: int) -> AsyncEngine:

@@ -39,6 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from qahub_shared.database import engine_target
 from qahub_shared.errors import error_response
 
 logger = logging.getLogger(__name__)
@@ -105,19 +106,20 @@ sent_ref = Table(
 
 
 def create_engine(url: str, *, pool_size: int, statement_timeout_ms: int) -> AsyncEngine:
+    # TLS as every service chooses it (`qahub_shared.database.tls_of`)
+    target, connect_args = engine_target(url)
+    connect_args["server_settings"] = {
+        "statement_timeout": str(statement_timeout_ms),
+        "application_name": "webhook_listener",
+    }
     engine = create_async_engine(
-        url,
+        target,
         pool_size=pool_size,
         max_overflow=pool_size,
         # no pre-ping round trip per checkout on the acknowledgement path: a connection the server
         # closed is refused on checkout instead (`_refuse_closed_connection`)
         pool_pre_ping=False,
-        connect_args={
-            "server_settings": {
-                "statement_timeout": str(statement_timeout_ms),
-                "application_name": "webhook_listener",
-            }
-        },
+        connect_args=connect_args,
     )
     event.listen(engine.sync_engine, "checkout", _refuse_closed_connection)
     return engine

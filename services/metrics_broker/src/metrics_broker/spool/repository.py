@@ -10,11 +10,12 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
-from sqlalchemy import delete, func, insert, make_url, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from metrics_broker.spool.models import dead_letter, spooled_payload
+from qahub_shared.database import engine_target
 from qahub_shared.errors import ServiceUnavailable
 
 logger = logging.getLogger(__name__)
@@ -70,20 +71,15 @@ def create_engine(
     url: str, *, pool_size: int, statement_timeout_ms: int, connect_timeout_s: float
 ) -> AsyncEngine:
     """The spool's pool. Timeouts everywhere: the spool is what answers when InfluxDB does not, so it
-    must not hang either. `?sslmode=` in the URL is handed to asyncpg as its `ssl` argument (asyncpg
-    refuses it as a keyword); without it, asyncpg's default (`prefer`, or `$PGSSLMODE`)."""
-    target = make_url(url)
-    sslmode = target.query.get("sslmode")
-    connect_args: dict[str, Any] = {
+    must not hang either. TLS as every service chooses it (`qahub_shared.database.tls_of`)."""
+    target, connect_args = engine_target(url)
+    connect_args |= {
         "timeout": connect_timeout_s,
         "server_settings": {
             "statement_timeout": str(statement_timeout_ms),
             "application_name": "metrics_broker",
         },
     }
-    if sslmode is not None:
-        connect_args["ssl"] = sslmode if isinstance(sslmode, str) else sslmode[-1]
-        target = target.difference_update_query(["sslmode"])
     return create_async_engine(
         target,
         pool_size=pool_size,
