@@ -24,7 +24,7 @@ deps: ## Install uv (via pip) and the workspace's dependencies
 	fi
 	@$(UV) sync --frozen --quiet
 
-run: deps ## Start PostgreSQL (unless QAHUB_DATABASE_URL is set), migrate, run every service in the foreground
+run: deps ## Start PostgreSQL and InfluxDB (unless QAHUB_DATABASE_URL / QAHUB_INFLUX_URL are set), migrate, run every service in the foreground
 	@exec deploy/local/run.sh
 
 test: deps ## Run the whole test suite against real servers

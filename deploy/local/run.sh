@@ -13,6 +13,18 @@ cd "$(dirname "$0")/../.."
 
 log() { printf '[qahub] %s\n' "$*" >&2; }
 
+# .env applies here as it does to the services (which read it themselves): variables of the shell win.
+if [ -f .env ]; then
+  eval "$(uv run --quiet python - <<'PY'
+import os, shlex
+from dotenv import dotenv_values
+for name, value in dotenv_values(".env").items():
+    if name.startswith("QAHUB_") and value is not None and name not in os.environ:
+        print(f"export {name}={shlex.quote(value)}")
+PY
+)"
+fi
+
 data_dir=${QAHUB_DATA_DIR:-.data}
 mkdir -p "$data_dir"
 data_dir=$(cd "$data_dir" && pwd)

@@ -48,7 +48,8 @@ class Settings(CommonSettings, DatabaseSettings, AuthSettings, ProductionGuard, 
         default=5.0,
         gt=0,
         le=300,
-        description="Longest wait for InfluxDB to acknowledge a write; past it the request gets 503.",
+        description="Longest wait for InfluxDB to acknowledge a write; past it the payload goes to the "
+        "spool (503 only when the spool cannot take it either).",
     )
     influx_databases: dict[str, str] = Field(
         default_factory=lambda: dict(DEFAULT_DATABASES),
