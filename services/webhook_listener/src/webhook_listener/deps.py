@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from qahub_shared.auth.dependencies import Caller
 from qahub_shared.auth.principal import Principal, Scope
+from qahub_shared.errors import Forbidden
 from webhook_listener.config import Settings
 
 if TYPE_CHECKING:
@@ -33,6 +34,15 @@ def _settings(request: Request) -> Settings:
 async def _admin(caller: Caller) -> Principal:
     caller.require(Scope.ADMIN)
     return caller
+
+
+def require_every_project(admin: Principal) -> None:
+    """403 for an admin token restricted to projects: the action spans every repository."""
+    if admin.projects is not None:
+        raise Forbidden(
+            "This token is restricted to projects "
+            f"({', '.join(admin.projects)}): name one with ?project= (and ?provider=)."
+        )
 
 
 EngineDep = Annotated[AsyncEngine, Depends(_engine)]

@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from qahub_shared.errors import InvalidInput
+from qahub_shared.schemas.identifiers import ProjectId
 from webhook_listener.repositories.schemas import Provider
 
 GITLAB_EVENTS = frozenset({"Push Hook", "Tag Push Hook"})
@@ -41,16 +42,25 @@ class _GitHubHead(BaseModel):
     repository: _GitHubRepository
 
 
-def repository_path(provider: Provider, body: bytes) -> str:
+def repository_path(provider: Provider, body: bytes) -> str | None:
     """The `group/repo` a delivery is about (GitLab's `project.path_with_namespace`, GitHub's
-    `repository.full_name`); 422 when the body does not say."""
+    `repository.full_name`); 422 when the body does not say; None when what it says is no project id
+    (no registered repository can have it)."""
     try:
         if provider is Provider.GITLAB:
-            return _GitLabHead.model_validate_json(body).project.path_with_namespace
-        return _GitHubHead.model_validate_json(body).repository.full_name
+            path = _GitLabHead.model_validate_json(body).project.path_with_namespace
+        else:
+            path = _GitHubHead.model_validate_json(body).repository.full_name
     except ValidationError:
         field = "project.path_with_namespace" if provider is Provider.GITLAB else "repository.full_name"
         raise InvalidInput(f"The body is not a {provider.value} push event with {field}.") from None
+    try:
+        return _PROJECT_ID.validate_python(path)
+    except ValidationError:
+        return None
+
+
+_PROJECT_ID: TypeAdapter[str] = TypeAdapter(ProjectId)
 
 
 def gitlab_token_matches(secret: str, token: str | None) -> bool:

@@ -7,12 +7,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from starlette.requests import ClientDisconnect
 
+from qahub_shared.auth.principal import Scope
 from qahub_shared.bodies import ClientGone
 from qahub_shared.errors import ERROR_RESPONSES
 from qahub_shared.schemas.identifiers import ProjectId
 from webhook_listener.deliveries import providers, service
 from webhook_listener.deliveries.schemas import DeliveryPage, DeliveryState, WebhookAnswer
-from webhook_listener.deps import Admin, EngineDep
+from webhook_listener.deps import Admin, EngineDep, require_every_project
 from webhook_listener.repositories.schemas import Provider
 from webhook_listener.workers import Workers
 
@@ -77,7 +78,7 @@ async def github(request: Request) -> Response:
 
 @admin.get("/deliveries", summary="The inbox, newest first, with each delivery's state")
 async def list_deliveries(
-    _: Admin,
+    admin: Admin,
     engine: EngineDep,
     state: DeliveryState | None = None,
     project: Annotated[ProjectId | None, Query(description="Only this repository's.")] = None,
@@ -85,6 +86,10 @@ async def list_deliveries(
     cursor: Annotated[int | None, Query(ge=0)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> DeliveryPage:
+    if project is None:
+        require_every_project(admin)
+    else:
+        admin.require(Scope.ADMIN, project)
     return await service.list_deliveries(
         engine, cursor=cursor, limit=limit, state=state, provider=provider, project=project
     )

@@ -26,7 +26,9 @@ async def receive(
     """Store a delivery whose sender proves it knows the repository's secret; 401 otherwise."""
     path = providers.repository_path(provider, body)
     async with db.driver_connection(engine) as driver:
-        found = await inbox.find_repository(driver, provider=provider.value, path=path)
+        found = (
+            None if path is None else await inbox.find_repository(driver, provider=provider.value, path=path)
+        )
         secret = found[1] if found is not None else _NO_SECRET
         if provider is Provider.GITLAB:
             genuine = providers.gitlab_token_matches(secret, headers.get("x-gitlab-token"))

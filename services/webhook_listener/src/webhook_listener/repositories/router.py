@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from qahub_shared.auth.principal import Scope
 from qahub_shared.errors import ERROR_RESPONSES
 from qahub_shared.schemas.identifiers import ProjectId
-from webhook_listener.deps import Admin, EngineDep, SettingsDep, WorkersDep
+from webhook_listener.deps import Admin, EngineDep, SettingsDep, WorkersDep, require_every_project
 from webhook_listener.repositories import service
 from webhook_listener.repositories.schemas import (
     Provider,
@@ -34,12 +34,15 @@ async def register(
 
 @router.get("/repositories", summary="Registered repositories (never their secret)")
 async def list_repositories(
-    _: Admin,
+    admin: Admin,
     engine: EngineDep,
     cursor: Annotated[int | None, Query(ge=0)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> RepositoryPage:
-    return await service.list_page(engine, cursor=cursor, limit=limit)
+    """An admin token restricted to projects sees only those (a page may then hold fewer items)."""
+    page = await service.list_page(engine, cursor=cursor, limit=limit)
+    page.items = [item for item in page.items if admin.can_see(item.project)]
+    return page
 
 
 @router.delete(
@@ -47,7 +50,11 @@ async def list_repositories(
     summary="Forget a repository: its deliveries, what was sent, its mirror",
 )
 async def remove(
-    provider: Provider, project: str, admin: Admin, engine: EngineDep, settings: SettingsDep
+    provider: Provider,
+    project: Annotated[ProjectId, Path()],
+    admin: Admin,
+    engine: EngineDep,
+    settings: SettingsDep,
 ) -> RepositoryPublic:
     admin.require(Scope.ADMIN, project)
     return await service.remove(engine, settings, provider, project)
@@ -59,12 +66,16 @@ async def remove(
     summary="Fetch repositories and send qa_api the commits and refs it lacks",
 )
 async def reconcile(
-    _: Admin,
+    admin: Admin,
     engine: EngineDep,
     workers: WorkersDep,
     project: Annotated[ProjectId | None, Query(description="Only this repository.")] = None,
     provider: Provider | None = None,
 ) -> ReconcileQueued:
+    if project is None:
+        require_every_project(admin)
+    else:
+        admin.require(Scope.ADMIN, project)
     queued = await service.reconcile(engine, provider=provider, project=project)
     workers.wake()
     return queued

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from qahub_shared.schemas.identifiers import ProjectId
 
@@ -32,6 +32,20 @@ class RepositoryCreate(BaseModel):
         examples=["https://gitlab.example.com/group/repo.git"],
         description="Where the listener fetches from; must match an allowed prefix.",
     )
+
+    @field_validator("clone_url")
+    @classmethod
+    def _one_plain_line(cls, value: str) -> str:
+        if any(ord(char) < 0x20 or char == "\x7f" for char in value):
+            raise ValueError("cannot contain control characters (newlines, tabs, NUL...)")
+        return value
+
+    @field_validator("secret")
+    @classmethod
+    def _no_nul(cls, value: SecretStr) -> SecretStr:
+        if "\x00" in value.get_secret_value():
+            raise ValueError("cannot contain NUL characters")
+        return value
 
 
 class RepositoryPublic(BaseModel):
