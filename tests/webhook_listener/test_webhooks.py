@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import httpx
+import pytest
 
 from tests.webhook_listener import payloads
 from tests.webhook_listener.conftest import SECRET, Listener, unique_project
@@ -178,6 +179,59 @@ async def test_credentials_in_a_clone_url_are_never_shown(listener: Listener) ->
     assert "t0ken-in-url" not in str(failed)
     assert "t0ken-in-url" not in listed.text
     assert "https://***@127.0.0.1:1/group/repo.git" in listed.text
+
+
+@pytest.mark.parametrize("path", ["a\u0000b", "../../etc", "x" * 300])
+async def test_a_push_naming_no_valid_project_is_401(listener: Listener, path: str) -> None:
+    body = payloads.gitlab_push(unique_project(), ref="refs/heads/main", before=ZERO, after=SHA, commits=[])
+    body["project"]["path_with_namespace"] = path
+
+    response = await listener.gitlab(body)
+
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "unauthorized"
+
+
+@pytest.mark.parametrize(
+    "change", [{"clone_url": "https://example.com/a\u0000.git"}, {"secret": "long enough \u0000 secret"}]
+)
+async def test_control_characters_in_a_registration_are_refused(
+    listener: Listener, origin: Origin, change: dict[str, str]
+) -> None:
+    body = {"provider": "gitlab", "project": unique_project(), "secret": SECRET, "clone_url": origin.url}
+
+    response = await listener.client.post("/api/v2/repositories", json=body | change, headers=listener.admin)
+
+    assert response.status_code == 422, response.text
+
+
+async def test_an_admin_token_restricted_to_projects_sees_and_reconciles_only_those(
+    listener: Listener, origin: Origin, qa_api_client: httpx.AsyncClient
+) -> None:
+    mine, theirs = f"other/{unique_project()}", unique_project()
+    await listener.register(mine, origin.url)
+    await listener.register(theirs, origin.url)
+    created = await qa_api_client.post(
+        "/api/v2/tokens", json={"name": "other-admin", "scopes": ["admin"], "projects": ["other/*"]}
+    )
+    assert created.status_code == 201, created.text
+    restricted = {"Authorization": f"Bearer {created.json()['access_token']}"}
+
+    listed = await listener.client.get("/api/v2/repositories", params={"limit": 500}, headers=restricted)
+    every_delivery = await listener.client.get("/api/v2/deliveries", headers=restricted)
+    their_deliveries = await listener.client.get(
+        "/api/v2/deliveries", params={"project": theirs}, headers=restricted
+    )
+    reconcile_all = await listener.client.post("/api/v2/reconcile", headers=restricted)
+    reconcile_mine = await listener.client.post(
+        "/api/v2/reconcile", params={"project": mine, "provider": "gitlab"}, headers=restricted
+    )
+
+    projects = {item["project"] for item in listed.json()["items"]}
+    assert mine in projects
+    assert theirs not in projects
+    assert (every_delivery.status_code, their_deliveries.status_code) == (403, 403)
+    assert (reconcile_all.status_code, reconcile_mine.status_code) == (403, 202)
 
 
 async def test_an_admin_token_restricted_to_projects_registers_only_those(
