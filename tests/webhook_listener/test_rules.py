@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from qahub_shared.schemas.git import MAX_REFS, GitRefKind, GitRefUpdate
-from webhook_listener.changes import MAX_SHAS_PER_BODY, _bounded
+from qahub_shared.schemas.git import MAX_REFS, GitCommit, GitRefKind, GitRefUpdate, GitUpdates
+from webhook_listener.changes import MAX_SHAS_PER_BODY, _bounded, _commit_batches
 from webhook_listener.config import Settings
+from webhook_listener.mirror import load_config
 from webhook_listener.qaboard_config import merged_config
-from webhook_listener.repositories.service import clone_url_allowed
+from webhook_listener.repositories.repository import Repository
+from webhook_listener.repositories.service import clone_url_allowed, mirror_path
 from webhook_listener.workers import retry_delay
 
 
@@ -91,3 +95,55 @@ def test_the_retry_backoff_doubles_up_to_its_cap_however_long_qa_api_is_down() -
     delays = [retry_delay(attempts, 1.0, 60.0) for attempts in (1, 2, 3, 7, 8, 5_000)]
 
     assert delays == [1.0, 2.0, 4.0, 60.0, 60.0, 60.0]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (b"project:\n  name: repo\n", {"project": {"name": "repo"}}),
+        (b"released: 2026-11-28\n", {"released": "2026-11-28"}),
+        (b"blob: !!binary /w==\n", {"blob": "b'\\xff'"}),
+        (b"a: &x {b: 1}\nc: *x\n", {}),  # aliases: self-reference and "billion laughs" both need them
+        (b"a: &x {b: *x}\n", {}),
+        (b"score: .nan\n", {}),
+        (b"[1, 2]\n", {}),
+        (b"", {}),
+        (b"a: [" * 40 + b"]" * 40 + b"\n", {}),  # deeper than JSONB documents may be here
+        (b"a: '" + b"x" * 300_000 + b"'\n", {}),
+    ],
+    ids=["mapping", "date", "binary", "alias", "self-reference", "nan", "list", "empty", "deep", "huge"],
+)
+def test_a_qaboard_yaml_becomes_json_or_configures_nothing(text: bytes, expected: dict[str, Any]) -> None:
+    assert load_config(text) == expected
+
+
+def test_nested_repository_paths_get_separate_mirrors(tmp_path: Path) -> None:
+    settings = Settings(webhook_mirror_dir=tmp_path)
+    outer, inner = (
+        mirror_path(settings, Repository(n, "gitlab", path, "s", "u", datetime.now(UTC)))
+        for n, path in ((1, "a/b"), (2, "a/b.git/c"))
+    )
+
+    assert outer.parent == inner.parent == tmp_path / "gitlab"
+    assert outer != inner
+
+
+def test_commits_are_sent_in_bodies_that_fit_qa_apis_body_cap() -> None:
+    config = {"blob": "x" * 100_000}
+    commits = [
+        GitCommit(
+            sha=f"{n:040x}",
+            authored_at=datetime(2026, 11, 28, tzinfo=UTC),
+            committed_at=datetime(2026, 11, 28, tzinfo=UTC),
+            config=config,
+        )
+        for n in range(120)
+    ]
+
+    batches = list(_commit_batches(commits))
+
+    assert [commit for batch in batches for commit in batch] == commits
+    assert all(
+        len(GitUpdates(project="a/b", commits=batch).model_dump_json()) < 10 * 2**20 for batch in batches
+    )
+    assert len(batches) > 1

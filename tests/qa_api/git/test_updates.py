@@ -4,6 +4,7 @@ users then read: commits with git's facts, branch histories as git has them, tag
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
 import httpx
@@ -277,12 +278,37 @@ async def test_a_ref_to_a_commit_nobody_sent_is_refused_and_nothing_is_stored(
         {"refs": [branch("main", None, added=("a",))]},
         {"refs": [{"kind": "note", "name": "x", "sha": sha("a")}]},
         {"refs": [branch("a\nb", "a")]},
+        {"commits": [commit("a", config={"note": "a\u0000b"})]},
     ],
 )
 async def test_malformed_updates_are_refused(git_client: httpx.AsyncClient, body: dict[str, Any]) -> None:
     error = (await apply(git_client, body, status=422))["error"]
 
     assert error["code"] == "invalid_input"
+
+
+async def test_a_config_holding_nan_is_refused(
+    client: httpx.AsyncClient, git_client: httpx.AsyncClient
+) -> None:
+    body = json.dumps({"project": PROJECT, "commits": [commit("a", config={"score": 1.0})]})
+
+    response = await git_client.post(
+        UPDATES, content=body.replace("1.0", "NaN"), headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 422, response.text
+    assert (await client.get("/api/v2/projects")).json()["items"] == []
+
+
+async def test_an_octopus_merge_keeps_all_its_parents(
+    client: httpx.AsyncClient, git_client: httpx.AsyncClient
+) -> None:
+    parents = [f"p{n}" for n in range(66)]  # Linux has a merge of 66 parents
+    await apply(git_client, {"commits": [commit(p) for p in parents] + [commit("octopus", *parents)]})
+
+    read = (await client.get(f"/api/v1/commit/{sha('octopus')}", params={"project": PROJECT})).json()
+
+    assert read["parents"] == [sha(p) for p in parents]
 
 
 async def test_only_a_commits_write_token_may_send_git_updates(

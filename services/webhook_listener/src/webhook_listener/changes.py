@@ -189,8 +189,8 @@ def plan(
     for project in sorted(set(commits_of) | set(refs_of), key=lambda p: (p.count("/"), p)):
         commits = commits_of.get(project, [])
         refs = refs_of.get(project, [])
-        for start in range(0, len(commits), MAX_COMMITS):
-            result.updates.append(GitUpdates(project=project, commits=commits[start : start + MAX_COMMITS]))
+        for batch in _commit_batches(commits):
+            result.updates.append(GitUpdates(project=project, commits=batch))
         for group in _bounded(refs):
             result.updates.append(GitUpdates(project=project, refs=group))
     return result
@@ -201,6 +201,25 @@ def _nameable(key: RefKey) -> bool:
         return True
     logger.warning("ignoring the %s %r: its name is longer than qa_api stores", key.kind, key.name[:80])
     return False
+
+
+# qa_api's default body cap is 10 MiB: a body of commits stays well under it, whatever their configs
+MAX_COMMIT_BYTES_PER_BODY = 4 * 1024 * 1024
+
+
+def _commit_batches(commits: list[GitCommit]) -> Iterator[list[GitCommit]]:
+    """Commits in order, in groups of at most MAX_COMMITS and about MAX_COMMIT_BYTES_PER_BODY of JSON."""
+    group: list[GitCommit] = []
+    size = 0
+    for commit in commits:
+        weight = len(commit.model_dump_json())
+        if group and (len(group) == MAX_COMMITS or size + weight > MAX_COMMIT_BYTES_PER_BODY):
+            yield group
+            group, size = [], 0
+        group.append(commit)
+        size += weight
+    if group:
+        yield group
 
 
 def _bounded(refs: list[GitRefUpdate]) -> Iterator[list[GitRefUpdate]]:

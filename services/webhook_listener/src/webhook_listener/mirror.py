@@ -8,6 +8,7 @@ with gitpython and closes it before returning, so no `git cat-file` process outl
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -21,6 +22,8 @@ from typing import Any
 
 import git
 import yaml
+
+from qahub_shared.schemas.documents import storable_problem
 
 ZERO_SHA = "0" * 40
 CONFIG_FILE = "qaboard.yaml"
@@ -95,18 +98,23 @@ def sync_mirror(path: Path, clone_url: str, *, timeout_seconds: float) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(path.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
+        # git itself, not gitpython's clone_from, whose timeout never fires on a clone (gitpython 3.2)
         try:
-            repo = git.Repo.clone_from(
-                clone_url,
-                partial,
-                bare=True,
+            subprocess.run(  # noqa: S603 (no shell; the URL comes from a registered repository)
+                ["git", "clone", "--bare", "--quiet", "--", clone_url, str(partial)],  # noqa: S607
                 env={**os.environ, **_GIT_ENV},
-                kill_after_timeout=timeout_seconds,
+                capture_output=True,
+                text=True,
+                timeout=timeout_seconds,
+                check=True,
             )
-            repo.close()
-        except git.exc.GitCommandError as error:
+        except subprocess.TimeoutExpired:
             shutil.rmtree(partial, ignore_errors=True)
-            raise GitFailure(_describe(error)) from None
+            raise GitFailure(f"git clone did not finish within {timeout_seconds:g} s") from None
+        except subprocess.CalledProcessError as error:
+            shutil.rmtree(partial, ignore_errors=True)
+            stderr = redact(str(error.stderr or "").strip().replace("\n", " "))[:500]
+            raise GitFailure(f"git clone exited with {error.returncode}: {stderr}") from None
         with _open(partial) as repo:
             # objects a force push left unreachable are still read (`removed`): no automatic gc
             repo.git.config("gc.auto", "0")
@@ -234,15 +242,40 @@ def _config_files(tree: git.Tree, memo: dict[bytes, dict[str, bytes]]) -> dict[s
     return files
 
 
+# A config is a small file: a larger one (or a YAML "billion laughs") configures nothing.
+MAX_CONFIG_BYTES = 256 * 1024
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """`yaml.safe_load` without anchors' aliases: they make self-referencing or exponentially large data."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.YAMLError("YAML aliases are not accepted in qaboard.yaml")
+        return super().compose_node(parent, index)
+
+
+def load_config(data: bytes) -> dict[str, Any]:
+    """A `qaboard.yaml` as JSON-compatible data; `{}` for an empty file, a file that is not a mapping, or
+    one QA Hub cannot use (too large, aliases, invalid YAML, not storable as JSON)."""
+    if len(data) > MAX_CONFIG_BYTES:
+        return {}
+    try:
+        loaded = yaml.load(data, Loader=_NoAliasLoader)  # noqa: S506 (a SafeLoader, without aliases)
+    except (yaml.YAMLError, RecursionError):
+        return {}
+    if not isinstance(loaded, dict):
+        return {}
+    try:
+        # dates become ISO strings, bytes their repr; NaN, a NUL or too deep a nesting: unusable
+        normalised: dict[str, Any] = json.loads(json.dumps(loaded, default=str, allow_nan=False))
+    except (ValueError, TypeError, RecursionError):
+        return {}
+    return {} if storable_problem(normalised) else normalised
+
+
 def _parse_config(repo: git.Repo, blob_id: bytes, memo: dict[bytes, dict[str, Any]]) -> dict[str, Any]:
     known = memo.get(blob_id)
     if known is None:
-        data = repo.odb.stream(blob_id).read()
-        try:
-            loaded = yaml.safe_load(data)
-        except yaml.YAMLError:
-            loaded = None
-        # an empty file just marks a subproject; a file that is not a mapping configures nothing
-        known = loaded if isinstance(loaded, dict) else {}
-        memo[blob_id] = known
+        known = memo[blob_id] = load_config(repo.odb.stream(blob_id).read())
     return known

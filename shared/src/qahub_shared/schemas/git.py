@@ -21,6 +21,7 @@ from typing import Any, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from qahub_shared.schemas.documents import storable_problem
 from qahub_shared.schemas.identifiers import CommitSha, Label, ProjectId
 
 MAX_COMMITS = 1000
@@ -41,7 +42,8 @@ class GitCommit(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     sha: CommitSha = Field(examples=["99fcebb1272352a154ae6c33b5bb3ef25549144f"])
-    parents: list[CommitSha] = Field(default_factory=list, max_length=64)
+    # octopus merges exist with dozens of parents (Linux has one of 66)
+    parents: list[CommitSha] = Field(default_factory=list, max_length=1024)
     author_name: str | None = Field(default=None, max_length=1024)
     author_email: str | None = Field(default=None, max_length=1024)
     committer_name: str | None = Field(default=None, max_length=1024)
@@ -79,6 +81,15 @@ class GitUpdates(BaseModel):
     """Commits and ref updates of one project, applied together."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        # configs are kept as JSONB: no NaN, no NUL, no lone surrogate, bounded depth (422, not a 500)
+        problem = storable_problem(data) if isinstance(data, dict) else None
+        if problem:
+            raise ValueError(problem)
+        return data
 
     project: ProjectId = Field(examples=["group/repo"])
     commits: list[GitCommit] = Field(default_factory=list, max_length=MAX_COMMITS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from pathlib import Path
 
@@ -33,8 +34,10 @@ def clone_url_allowed(settings: Settings, url: str) -> bool:
 
 
 def mirror_path(settings: Settings, found: Repository) -> Path:
-    # project ids have no '.' or '..' segments: the path stays under the mirror directory
-    return settings.mirror_dir / found.provider / f"{found.path}.git"
+    """One flat folder per repository, named by a digest of its path: `a/b`'s can never contain
+    `a/b.git/c`'s, as nested folders named after the paths would."""
+    digest = hashlib.sha256(found.path.encode()).hexdigest()[:32]
+    return settings.mirror_dir / found.provider / f"{digest}.git"
 
 
 def public(found: Repository) -> RepositoryPublic:
