@@ -122,6 +122,7 @@ async def test_a_redelivered_failed_delivery_is_processed_again(
     settled = await listener.settled(project)
     redelivered = next(d for d in settled if d["idempotency_key"] == "delivery-1")
     assert (redelivered["state"], redelivered["reason"]) == ("done", None)
+    assert redelivered["attempts"] == 1  # counted afresh: a redelivery gets every attempt again
     assert await history(qa_api_client, project, branch="main") == [pushed]
 
 

@@ -153,7 +153,7 @@ class Workers:
             ids = await inbox.claim(connection, repository_id)
             found = await repositories.get(connection, repository_id)
             sent = await repositories.sent_refs(connection, repository_id)
-            attempts = await inbox.max_attempts(connection, ids) if ids else 0
+            attempts = await inbox.fewest_attempts(connection, ids) if ids else 0
         if not ids or found is None:
             return
         try:

@@ -41,7 +41,7 @@ INSERT INTO delivery (repository_id, provider, event, idempotency_key, headers, 
 VALUES ($1, $2, $3, $4, $5::jsonb, $6)
 ON CONFLICT (repository_id, idempotency_key) DO UPDATE
 SET state = 'received', reason = NULL, headers = EXCLUDED.headers, body = EXCLUDED.body,
-    next_attempt_at = now(), updated_at = now(), finished_at = NULL
+    attempts = 0, next_attempt_at = now(), updated_at = now(), finished_at = NULL
 WHERE delivery.state = 'failed'
 RETURNING id, xmax = 0
 """
@@ -222,6 +222,8 @@ async def retry_later(
     )
 
 
-async def max_attempts(connection: AsyncConnection, ids: list[int]) -> int:
-    statement = select(func.max(delivery.c.attempts)).where(delivery.c.id.in_(ids))
+async def fewest_attempts(connection: AsyncConnection, ids: list[int]) -> int:
+    """The attempts of the freshest of these deliveries: a delivery that just arrived, batched with
+    older ones still retrying, gets its own full count of attempts."""
+    statement = select(func.min(delivery.c.attempts)).where(delivery.c.id.in_(ids))
     return int((await connection.execute(statement)).scalar_one() or 0)
