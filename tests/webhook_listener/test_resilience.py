@@ -96,6 +96,35 @@ async def test_a_restarted_listener_resumes_the_deliveries_in_its_inbox(
     assert await history(qa_api_client, project, branch="main") == list(reversed(pushed))
 
 
+async def test_a_delivery_left_processing_is_resumed_without_a_restart(
+    settings: Settings, admin_token: str, origin: Origin, qa_api_client: httpx.AsyncClient
+) -> None:
+    project = unique_project()
+    async with running_listener(settings, admin_token) as listener:
+        await listener.register(project, origin.url)
+        await listener.settled(project)
+        pushed = origin.commit()
+        origin.push("HEAD:refs/heads/main")
+        # as if this process's database connection had failed as it finished the delivery: it is
+        # `processing`, and nobody works on it
+        engine = create_async_engine(settings.listener_database_url)
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO delivery (repository_id, provider, event, idempotency_key, headers, body,"
+                    " state, attempts) SELECT id, 'gitlab', 'Push Hook', 'stuck', '{}', '\\x7b7d',"
+                    " 'processing', 1 FROM repository WHERE path = :path"
+                ),
+                {"path": project},
+            )
+        await engine.dispose()
+
+        settled = await wait_for(listener, project, lambda items: items[0]["state"] == "done")
+
+    assert settled[0]["idempotency_key"] == "stuck"
+    assert await history(qa_api_client, project, branch="main") == [pushed]
+
+
 async def test_a_redelivered_failed_delivery_is_processed_again(
     listener: Listener, tmp_path: Path, qa_api_client: httpx.AsyncClient
 ) -> None:

@@ -63,11 +63,8 @@ class Workers:
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[Workers]:
-        """Resume what a previous process left half-done, then dispatch until the context closes."""
-        async with self._engine.begin() as connection:
-            resumed = await inbox.resume_interrupted(connection)
-        if resumed:
-            logger.info("resuming %d deliveries a previous process was processing", resumed)
+        """Dispatch until the context closes (what a stopped process left half-done is resumed when its
+        repository comes up: see `_process_locked`)."""
         tasks = [asyncio.create_task(self._dispatch_forever(), name="webhook-dispatcher")]
         if self._settings.webhook_reconcile_seconds > 0:
             tasks.append(asyncio.create_task(self._reconcile_forever(), name="webhook-reconcile"))
@@ -150,6 +147,9 @@ class Workers:
 
     async def _process_locked(self, repository_id: int) -> None:
         async with self._engine.begin() as connection:
+            resumed = await inbox.resume_interrupted(connection, repository_id)
+            if resumed:
+                logger.info("repository %d: resuming %d interrupted deliveries", repository_id, resumed)
             ids = await inbox.claim(connection, repository_id)
             found = await repositories.get(connection, repository_id)
             sent = await repositories.sent_refs(connection, repository_id)

@@ -154,18 +154,21 @@ async def page(
     return [DeliveryRow(**row._asdict()) for row in await connection.execute(statement)]
 
 
-async def resume_interrupted(connection: AsyncConnection) -> int:
-    """Deliveries a stopped process was working on are received again."""
+async def resume_interrupted(connection: AsyncConnection, repository_id: int) -> int:
+    """The repository's deliveries left `processing` (by a process that stopped, or whose database
+    connection failed as it finished them) are received again. Call it holding the repository's lock:
+    then no live process is working on them."""
     result = await connection.execute(
         update(delivery)
-        .where(delivery.c.state == "processing")
+        .where(delivery.c.repository_id == repository_id, delivery.c.state == "processing")
         .values(state="received", updated_at=func.now())
     )
     return result.rowcount
 
 
 async def due_repositories(connection: AsyncConnection) -> list[int]:
-    """Repositories with a received delivery whose time has come, the longest waiting first."""
+    """Repositories with a received delivery whose time has come, the longest waiting first; then those
+    with deliveries left `processing` (if no process holds their lock, they were interrupted)."""
     statement = (
         select(delivery.c.repository_id)
         .where(delivery.c.state == "received")
@@ -173,7 +176,9 @@ async def due_repositories(connection: AsyncConnection) -> list[int]:
         .having(func.max(delivery.c.next_attempt_at) <= func.now())
         .order_by(func.min(delivery.c.id))
     )
-    return list((await connection.execute(statement)).scalars())
+    due = list((await connection.execute(statement)).scalars())
+    interrupted = select(delivery.c.repository_id).where(delivery.c.state == "processing").distinct()
+    return due + [found for found in (await connection.execute(interrupted)).scalars() if found not in due]
 
 
 async def claim(connection: AsyncConnection, repository_id: int) -> list[int]:
