@@ -79,6 +79,19 @@ async def test_a_github_push_is_accepted_with_its_signature_and_refused_without(
     assert (wrong.status_code, tampered.status_code) == (401, 401)
 
 
+async def test_a_large_github_push_is_checked_like_a_small_one(listener: Listener, origin: Origin) -> None:
+    project = unique_project()
+    await listener.register(project, origin.url, provider="github")
+    body = payloads.github_push(project, ref="refs/heads/main", before=ZERO, after=SHA, commits=[SHA])
+    body["head_commit"] = {"message": "x" * 1_000_000}  # past the size parsed and signed in a thread
+
+    signed = await listener.github(body)
+    wrong = await listener.github(body, secret="another secret")
+
+    assert signed.status_code == 202, signed.text
+    assert wrong.status_code == 401
+
+
 async def test_events_other_than_pushes_are_answered_2xx_and_ignored(
     listener: Listener, origin: Origin
 ) -> None:
