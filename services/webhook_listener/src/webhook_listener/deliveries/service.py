@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 # compared against when the repository is unknown, so both failures take the same time
 _NO_SECRET = "-" * 32
-OFFLOAD_BYTES = 256 * 1024
+OFFLOAD_BYTES = 128 * 1024
 
 P = ParamSpec("P")
 T = TypeVar("T")
