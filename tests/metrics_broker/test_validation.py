@@ -4,7 +4,9 @@ envelope naming the point and the field, and nothing of the payload is stored, n
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -544,3 +546,65 @@ async def test_an_empty_tag_value_is_left_out_as_tfa_did(
     assert response.status_code == 204, response.text
     [point] = await reader.points(databases["tfa_code_churn"], "TFA_CodeChurn_Tracking")
     assert point.tags == {"Git_Tag_Date": "20201117", "Target_Tag": "v2.4"}
+
+
+def raw(body: Payload) -> bytes:
+    """The body as JSON with non-ASCII escaped: how a lone surrogate (`"\\ud800"`) travels."""
+    return json.dumps(body).encode()
+
+
+@pytest.mark.parametrize(
+    ("edit", "loc", "message"),
+    [
+        (
+            lambda b: b["data"][1]["tags"].update(Target_Tag="v\ud8002.4"),
+            ["body", "data", 1, "tags", "Target_Tag"],
+            "lone surrogate (U+D800)",
+        ),
+        (
+            lambda b: b["data"][1]["fields"].update(Whitelisted="n\x00o"),
+            ["body", "data", 1, "fields", "Whitelisted"],
+            "control character (U+0000)",
+        ),
+        (
+            lambda b: b["data"][1].update(measurement="m\x1b"),
+            ["body", "data", 1, "measurement"],
+            "control character (U+001B)",
+        ),
+    ],
+    ids=["surrogate in a tag value", "NUL in a string field", "escape in a measurement"],
+)
+async def test_a_text_utf8_or_postgresql_cannot_carry_is_a_422_naming_it_and_neighbours_are_stored(
+    broker: httpx.AsyncClient,
+    reader: InfluxReader,
+    databases: dict[str, str],
+    edit: Callable[[Payload], object],
+    loc: list[str | int],
+    message: str,
+) -> None:
+    database = databases["tfa_complexity"]
+    bad = complexity()
+    edit(bad)
+    good = complexity()
+    for point in good["data"]:
+        point["tags"]["Target_Tag"] = "neighbour"
+
+    refused, stored = await asyncio.gather(
+        broker.post("/", content=raw(bad), headers={"Content-Type": "application/json"}),
+        broker.post("/", json=good),
+    )
+
+    assert refused.status_code == 422, refused.text
+    details = refused.json()["error"]["details"]
+    assert [detail["loc"] for detail in details] == [loc]
+    assert message in details[0]["message"]
+    assert stored.status_code == 204, stored.text
+    points = await reader.points(database, "m")
+    assert {point.tags["Target_Tag"] for point in points} == {"neighbour"}
+
+
+async def test_a_tab_in_a_tag_value_is_still_stored(broker: httpx.AsyncClient) -> None:
+    body = churn()
+    body["data"][0]["tags"]["Base_Tag"] = "v2.3\tfinal"
+
+    assert (await broker.post("/", json=body)).status_code == 204

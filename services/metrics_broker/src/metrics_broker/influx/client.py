@@ -119,7 +119,7 @@ class InfluxDB:
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise InfluxUnavailable(_describe(exc)) from exc
 
-    async def write(self, database: str, body: str) -> None:
+    async def write(self, database: str, body: str | bytes) -> None:
         """Write lines of line protocol; return once InfluxDB acknowledged them (204)."""
         try:
             await self._client.write(body, db=database)
