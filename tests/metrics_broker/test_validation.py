@@ -379,6 +379,12 @@ CASES: list[tuple[str, Payload, list[str | int], str]] = [
         "would collide",
     ),
     (
+        "image size field key with a trailing newline",
+        second(lambda p: p["fields"].update({"BL31_T\n": 1}), image_size),
+        ["body", "data", 1, "fields", "BL31_T\n"],
+        "unknown field",
+    ),
+    (
         "tfm with a float size",
         tfm(lambda b: b["data"][1].update(text=1.5)),
         ["body", "data", 1, "text"],

@@ -368,7 +368,7 @@ def _fields(fields: object, shape: PointShape, loc: Loc, problems: _Problems) ->
     for key, value in fields.items():
         if key in shape.fields:
             expected = shape.fields[key]
-        elif shape.field_pattern is not None and shape.field_pattern.match(key):
+        elif shape.field_pattern is not None and shape.field_pattern.fullmatch(key):
             expected = shape.pattern_type
         else:
             allowed = (
@@ -377,6 +377,8 @@ def _fields(fields: object, shape: PointShape, loc: Loc, problems: _Problems) ->
                 else ", ".join(shape.fields)
             )
             problems.add((*loc, key), f"unknown field; expected {allowed}", "extra_forbidden")
+            continue
+        if _name(key, (*loc, key), problems) is None:  # a pattern may admit what line protocol cannot
             continue
         checked = _field_value(value, expected, (*loc, key), problems)
         if checked is not None:
