@@ -493,7 +493,7 @@ async def test_the_problems_listed_are_capped(broker: httpx.AsyncClient) -> None
         (b"{not json", "The body is not valid JSON"),
         (b'{"api_version": NaN}', "The body is not valid JSON: NaN is not a number JSON allows"),
         (b"\xff\xfe{}", "The body is not valid JSON"),
-        (b"[" * 100_000, "The body is not valid JSON"),
+        (b"[" * 100_000, "The body nests arrays and objects more than 32 levels deep"),
     ],
     ids=["empty", "blank", "malformed", "nan", "not utf-8", "nested too deep"],
 )
@@ -614,3 +614,53 @@ async def test_a_tab_in_a_tag_value_is_still_stored(broker: httpx.AsyncClient) -
     body["data"][0]["tags"]["Base_Tag"] = "v2.3\tfinal"
 
     assert (await broker.post("/", json=body)).status_code == 204
+
+
+@pytest.mark.parametrize("depth", [33, 950])
+async def test_json_nested_deeper_than_the_limit_is_a_422_not_a_500(
+    broker: httpx.AsyncClient, depth: int
+) -> None:
+    nested = "[" * depth + "]" * depth
+    body = f'{{"api_version": "1.0", "metadata": {{"metrics": {nested}}}, "data": []}}'.encode()
+
+    response = await broker.post("/", content=body, headers={"Content-Type": "application/json"})
+
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["details"] == [
+        {
+            "loc": ["body"],
+            "message": "The body nests arrays and objects more than 32 levels deep",
+            "type": "too_deep",
+        }
+    ]
+
+
+async def test_a_tfa_payload_nested_to_the_limit_is_still_checked(broker: httpx.AsyncClient) -> None:
+    body = churn()
+    body["data"][1]["tags"]["Base_Tag"] = json.loads("[" * 28 + "]" * 28)  # 4 levels above it: 32 in all
+
+    response = await broker.post("/", json=body)
+
+    assert response.status_code == 422
+    assert response.json()["error"]["details"][0]["loc"] == ["body", "data", 1, "tags", "Base_Tag"]
+
+
+@pytest.mark.parametrize(
+    ("version", "shown"),
+    [("9" * 100_000, "'" + "9" * 64 + "'..."), ({"major": [1, 0]}, "an object"), (1.0, "a number")],
+    ids=["a huge string", "an object", "a number"],
+)
+async def test_a_wrong_value_is_described_briefly_never_echoed_whole(
+    broker: httpx.AsyncClient, version: object, shown: str
+) -> None:
+    body = whole(lambda b: b.update(api_version=version))
+    body["metadata"]["metrics"] = version
+
+    response = await broker.post("/", json=body)
+
+    assert response.status_code == 422
+    assert len(response.content) < 4096
+    messages = [detail["message"] for detail in response.json()["error"]["details"]]
+    assert messages[0].startswith(f"api_version: {shown} is not supported")
+    assert messages[1].startswith(f"metadata.metrics: {shown} is not a kind")
