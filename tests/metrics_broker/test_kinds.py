@@ -232,6 +232,9 @@ async def test_a_kind_name_is_registered_once(
         ({"owner": "me"}, "owner"),
         ({"fields": {"time": {"type": "int"}}}, "fields"),
         ({"tags": {"p50_ms": {}}}, ""),
+        ({"description": "nightly\x00run"}, "description"),
+        ({"fields": {"p\x0050": {"type": "float"}}}, "fields"),
+        ({"tags": {"host\x1b": {}}}, "tags"),
     ],
     ids=[
         "uppercase name",
@@ -246,6 +249,9 @@ async def test_a_kind_name_is_registered_once(
         "unknown key",
         "field named time",
         "key both a tag and a field",
+        "NUL in the description",
+        "NUL in a field name",
+        "escape in a tag name",
     ],
 )
 async def test_an_invalid_kind_definition_is_a_422_naming_what_is_wrong(
