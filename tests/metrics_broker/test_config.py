@@ -44,7 +44,11 @@ def test_database_names_are_configurable_per_family_from_the_environment(
 
 @pytest.mark.parametrize(
     ("databases", "message"),
-    [({"tfa_churn": "x"}, "unknown database families"), ({"tfa_code_churn": 'x"; DROP'}, "must match")],
+    [
+        ({"tfa_churn": "x"}, "unknown database families"),
+        ({"tfa_code_churn": 'x"; DROP'}, "must match"),
+        ({"tfa_code_churn": "churn\n"}, "must match"),
+    ],
 )
 def test_unknown_families_and_unsafe_database_names_are_refused(
     databases: dict[str, str], message: str

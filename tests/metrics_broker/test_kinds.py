@@ -19,7 +19,7 @@ from metrics_broker.tfa.kinds import KINDS
 from metrics_broker.tfa.validation import kind_names
 from tests.metrics_broker.conftest import tfa_fixture
 from tests.metrics_broker.influx import InfluxReader
-from tests.metrics_broker.kinds import envelope, kind_definition, perf_point, register
+from tests.metrics_broker.kinds import envelope, kind_definition, perf_point, register, restricted_token
 from tests.metrics_broker.test_spool import running_broker
 from tests.metrics_broker.test_writes import _closed_port, changed
 
@@ -232,6 +232,9 @@ async def test_a_kind_name_is_registered_once(
         ({"owner": "me"}, "owner"),
         ({"fields": {"time": {"type": "int"}}}, "fields"),
         ({"tags": {"p50_ms": {}}}, ""),
+        ({"description": "nightly\x00run"}, "description"),
+        ({"fields": {"p\x0050": {"type": "float"}}}, "fields"),
+        ({"tags": {"host\x1b": {}}}, "tags"),
     ],
     ids=[
         "uppercase name",
@@ -246,6 +249,9 @@ async def test_a_kind_name_is_registered_once(
         "unknown key",
         "field named time",
         "key both a tag and a field",
+        "NUL in the description",
+        "NUL in a field name",
+        "escape in a tag name",
     ],
 )
 async def test_an_invalid_kind_definition_is_a_422_naming_what_is_wrong(
@@ -402,3 +408,32 @@ def test_the_kinds_a_message_lists_are_bounded_however_many_are_registered() -> 
     assert "kind_29" in listed
     assert "kind_30" not in listed
     assert listed.endswith("(and 15 more: GET /api/v1/kinds)")
+
+
+async def test_an_admin_restricted_to_projects_registers_and_deletes_kinds_only_there(
+    anonymous: httpx.AsyncClient, identity: httpx.AsyncClient, admin_token: str, custom_database: str
+) -> None:
+    team_a = await restricted_token(identity, admin_token, ["team-a/*"], scopes=["admin"])
+    theirs = await register(
+        anonymous, admin_token, kind_definition(project="team-b/perf", database=custom_database)
+    )
+    elsewhere = kind_definition(project="team-b/other", database=custom_database)
+
+    created_elsewhere = await anonymous.post("/api/v1/kinds", json=elsewhere, headers=admin(team_a))
+    deleted_elsewhere = await anonymous.delete(f"/api/v1/kinds/{theirs}", headers=admin(team_a))
+    own = await anonymous.post(
+        "/api/v1/kinds",
+        json=kind_definition(project=PROJECT, database=custom_database),
+        headers=admin(team_a),
+    )
+    deleted_own = await anonymous.delete(f"/api/v1/kinds/{own.json()['name']}", headers=admin(team_a))
+
+    for refused in (created_elsewhere, deleted_elsewhere):
+        assert refused.status_code == 403, refused.text
+        assert "team-a/*" in refused.json()["error"]["message"]
+    assert (
+        await anonymous.get(f"/api/v1/kinds/{elsewhere['name']}", headers=admin(admin_token))
+    ).status_code == 404
+    assert (await anonymous.get(f"/api/v1/kinds/{theirs}", headers=admin(admin_token))).status_code == 200
+    assert own.status_code == 201, own.text
+    assert deleted_own.status_code == 204

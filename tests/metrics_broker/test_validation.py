@@ -4,7 +4,9 @@ envelope naming the point and the field, and nothing of the payload is stored, n
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -377,6 +379,12 @@ CASES: list[tuple[str, Payload, list[str | int], str]] = [
         "would collide",
     ),
     (
+        "image size field key with a trailing newline",
+        second(lambda p: p["fields"].update({"BL31_T\n": 1}), image_size),
+        ["body", "data", 1, "fields", "BL31_T\n"],
+        "unknown field",
+    ),
+    (
         "tfm with a float size",
         tfm(lambda b: b["data"][1].update(text=1.5)),
         ["body", "data", 1, "text"],
@@ -485,7 +493,7 @@ async def test_the_problems_listed_are_capped(broker: httpx.AsyncClient) -> None
         (b"{not json", "The body is not valid JSON"),
         (b'{"api_version": NaN}', "The body is not valid JSON: NaN is not a number JSON allows"),
         (b"\xff\xfe{}", "The body is not valid JSON"),
-        (b"[" * 100_000, "The body is not valid JSON"),
+        (b"[" * 100_000, "The body nests arrays and objects more than 32 levels deep"),
     ],
     ids=["empty", "blank", "malformed", "nan", "not utf-8", "nested too deep"],
 )
@@ -544,3 +552,115 @@ async def test_an_empty_tag_value_is_left_out_as_tfa_did(
     assert response.status_code == 204, response.text
     [point] = await reader.points(databases["tfa_code_churn"], "TFA_CodeChurn_Tracking")
     assert point.tags == {"Git_Tag_Date": "20201117", "Target_Tag": "v2.4"}
+
+
+def raw(body: Payload) -> bytes:
+    """The body as JSON with non-ASCII escaped: how a lone surrogate (`"\\ud800"`) travels."""
+    return json.dumps(body).encode()
+
+
+@pytest.mark.parametrize(
+    ("edit", "loc", "message"),
+    [
+        (
+            lambda b: b["data"][1]["tags"].update(Target_Tag="v\ud8002.4"),
+            ["body", "data", 1, "tags", "Target_Tag"],
+            "lone surrogate (U+D800)",
+        ),
+        (
+            lambda b: b["data"][1]["fields"].update(Whitelisted="n\x00o"),
+            ["body", "data", 1, "fields", "Whitelisted"],
+            "control character (U+0000)",
+        ),
+        (
+            lambda b: b["data"][1].update(measurement="m\x1b"),
+            ["body", "data", 1, "measurement"],
+            "control character (U+001B)",
+        ),
+    ],
+    ids=["surrogate in a tag value", "NUL in a string field", "escape in a measurement"],
+)
+async def test_a_text_utf8_or_postgresql_cannot_carry_is_a_422_naming_it_and_neighbours_are_stored(
+    broker: httpx.AsyncClient,
+    reader: InfluxReader,
+    databases: dict[str, str],
+    edit: Callable[[Payload], object],
+    loc: list[str | int],
+    message: str,
+) -> None:
+    database = databases["tfa_complexity"]
+    bad = complexity()
+    edit(bad)
+    good = complexity()
+    for point in good["data"]:
+        point["tags"]["Target_Tag"] = "neighbour"
+
+    refused, stored = await asyncio.gather(
+        broker.post("/", content=raw(bad), headers={"Content-Type": "application/json"}),
+        broker.post("/", json=good),
+    )
+
+    assert refused.status_code == 422, refused.text
+    details = refused.json()["error"]["details"]
+    assert [detail["loc"] for detail in details] == [loc]
+    assert message in details[0]["message"]
+    assert stored.status_code == 204, stored.text
+    points = await reader.points(database, "m")
+    assert {point.tags["Target_Tag"] for point in points} == {"neighbour"}
+
+
+async def test_a_tab_in_a_tag_value_is_still_stored(broker: httpx.AsyncClient) -> None:
+    body = churn()
+    body["data"][0]["tags"]["Base_Tag"] = "v2.3\tfinal"
+
+    assert (await broker.post("/", json=body)).status_code == 204
+
+
+@pytest.mark.parametrize("depth", [33, 950])
+async def test_json_nested_deeper_than_the_limit_is_a_422_not_a_500(
+    broker: httpx.AsyncClient, depth: int
+) -> None:
+    nested = "[" * depth + "]" * depth
+    body = f'{{"api_version": "1.0", "metadata": {{"metrics": {nested}}}, "data": []}}'.encode()
+
+    response = await broker.post("/", content=body, headers={"Content-Type": "application/json"})
+
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["details"] == [
+        {
+            "loc": ["body"],
+            "message": "The body nests arrays and objects more than 32 levels deep",
+            "type": "too_deep",
+        }
+    ]
+
+
+async def test_a_tfa_payload_nested_to_the_limit_is_still_checked(broker: httpx.AsyncClient) -> None:
+    body = churn()
+    body["data"][1]["tags"]["Base_Tag"] = json.loads("[" * 28 + "]" * 28)  # 4 levels above it: 32 in all
+
+    response = await broker.post("/", json=body)
+
+    assert response.status_code == 422
+    assert response.json()["error"]["details"][0]["loc"] == ["body", "data", 1, "tags", "Base_Tag"]
+
+
+@pytest.mark.parametrize(
+    ("version", "shown"),
+    [("9" * 100_000, "'" + "9" * 64 + "'..."), ({"major": [1, 0]}, "an object"), (1.0, "a number")],
+    ids=["a huge string", "an object", "a number"],
+)
+async def test_a_wrong_value_is_described_briefly_never_echoed_whole(
+    broker: httpx.AsyncClient, version: object, shown: str
+) -> None:
+    body = whole(lambda b: b.update(api_version=version))
+    body["metadata"]["metrics"] = version
+
+    response = await broker.post("/", json=body)
+
+    assert response.status_code == 422
+    assert len(response.content) < 4096
+    messages = [detail["message"] for detail in response.json()["error"]["details"]]
+    assert messages[0].startswith(f"api_version: {shown} is not supported")
+    assert messages[1].startswith(f"metadata.metrics: {shown} is not a kind")

@@ -15,8 +15,12 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from metrics_broker.config import Settings
+from metrics_broker.influx.client import InfluxDB
+from metrics_broker.influx.databases import Databases
+from metrics_broker.influx.writer import GroupCommitWriter, Stored
 from metrics_broker.main import create_app
 from metrics_broker.tfa.router import OFFLOAD_BYTES
+from qahub_shared.errors import InvalidInput
 from tests.metrics_broker.conftest import BASE_URL, tfa_fixture
 from tests.metrics_broker.influx import InfluxReader
 
@@ -64,6 +68,7 @@ async def test_a_point_influxdb_rejects_is_reported_to_its_sender_and_the_others
     error = answers[10].json()["error"]
     assert error["code"] == "points_rejected"
     assert "field type conflict" in error["message"]
+    assert "without `time` is stored as a new point" in error["message"]
     points = await reader.points(databases["tfa_code_churn"], "TFA_CodeChurn_Tracking")
     assert {point.tags["Target_Tag"] for point in points} == {"first", *(f"ok{n}" for n in range(20))}
 
@@ -122,9 +127,10 @@ async def test_with_influxdb_and_the_spool_both_down_payloads_get_503_with_retry
     assert response.headers["retry-after"] == "5"
     error = response.json()["error"]
     assert error["code"] == "service_unavailable"
-    assert (
-        error["message"] == "InfluxDB and the spool are both unavailable; nothing was stored, retry shortly."
+    assert error["message"].startswith(
+        "InfluxDB and the spool are both unavailable: the points are not known"
     )
+    assert "nothing was stored" not in error["message"]  # InfluxDB may store what timed out
 
 
 async def test_readiness_follows_influxdb(
@@ -198,3 +204,26 @@ async def test_a_large_payload_is_checked_and_encoded_off_the_event_loop_and_ful
     assert response.status_code == 204, response.text
     points = await reader.points(databases["tfa_code_churn"], "TFA_CodeChurn_Tracking")
     assert len(points) == 1000
+
+
+async def test_lines_that_cannot_be_encoded_fail_only_their_own_request_of_a_group(
+    influx_url: str, reader: InfluxReader, databases: dict[str, str]
+) -> None:
+    # validation refuses lone surrogates; the writer must not let one slip past fail its neighbours
+    influx = InfluxDB(influx_url, timeout_seconds=5)
+    writer = GroupCommitWriter(influx, Databases(influx), window_seconds=0.05, max_points=1000)
+    database = databases["tfa_code_churn"]
+    good = "TFA_CodeChurn_Tracking,Target_Tag=good Lines_of_Change=1i 1605631431000000000"
+    bad = "TFA_CodeChurn_Tracking,Target_Tag=b\ud800d Lines_of_Change=2i 1605631432000000000"
+    try:
+        results = await asyncio.gather(
+            writer.write(database, [good]), writer.write(database, [bad]), return_exceptions=True
+        )
+    finally:
+        await writer.close()
+        await influx.close()
+
+    assert results[0] == Stored.INFLUXDB
+    assert isinstance(results[1], InvalidInput)
+    points = await reader.points(database, "TFA_CodeChurn_Tracking")
+    assert [point.tags["Target_Tag"] for point in points] == ["good"]

@@ -130,7 +130,7 @@ class Settings(CommonSettings, DatabaseSettings, AuthSettings, ProductionGuard, 
         if unknown:
             raise ValueError(f"unknown database families {unknown}; known: {sorted(DEFAULT_DATABASES)}")
         for name in databases.values():
-            if not _DATABASE_NAME.match(name):
+            if not _DATABASE_NAME.fullmatch(name):
                 raise ValueError(f"database name {name!r} must match {_DATABASE_NAME.pattern}")
         return {**DEFAULT_DATABASES, **databases}
 

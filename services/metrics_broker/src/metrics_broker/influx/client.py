@@ -42,11 +42,14 @@ class InfluxError(Exception):
 
 
 class InfluxUnavailable(InfluxError, ServiceUnavailable):
-    """InfluxDB did not acknowledge in time, or failed on its side: nothing is known to be stored."""
+    """InfluxDB did not acknowledge in time, or failed on its side: the points are not known to be stored
+    (after a timeout InfluxDB may still store them)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(
-            f"InfluxDB is unavailable ({reason}); nothing was stored, retry shortly.",
+            f"InfluxDB is unavailable ({reason}): "
+            "the points are not known to be stored (InfluxDB may still store what it did not acknowledge "
+            "in time). Retry shortly; a retried point without `time` is stored as a new point.",
             headers={"Retry-After": RETRY_AFTER_SECONDS},
         )
         self.reason = reason
@@ -65,8 +68,9 @@ class PointsRejected(InfluxError, QAHubError):
 
     def __init__(self, reason: str) -> None:
         super().__init__(
-            f"InfluxDB rejected points of this payload: {reason}. Points it did not reject are stored; "
-            "sending the corrected payload again is safe (identical points overwrite each other)."
+            f"InfluxDB rejected points of this payload: {reason}. Points it did not reject are stored: "
+            "sent again, a point with `time` overwrites itself, but a point without `time` is stored "
+            "as a new point (send only the rejected points, or give every point a `time`)."
         )
         self.reason = reason
 
@@ -119,7 +123,7 @@ class InfluxDB:
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise InfluxUnavailable(_describe(exc)) from exc
 
-    async def write(self, database: str, body: str) -> None:
+    async def write(self, database: str, body: str | bytes) -> None:
         """Write lines of line protocol; return once InfluxDB acknowledged them (204)."""
         try:
             await self._client.write(body, db=database)

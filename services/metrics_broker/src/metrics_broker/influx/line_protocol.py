@@ -9,7 +9,9 @@ Escaping (InfluxDB 1.x):
 
 Some texts cannot be written at all, whatever the escaping: a newline ends the line, and in names and tag
 values a backslash is taken literally except before `,`, ` ` or `=` (which it escapes), so a backslash at
-the end of a name or just before one of those characters cannot be told from an escape. `unwritable`
+the end of a name or just before one of those characters cannot be told from an escape. Nor can any
+text hold a lone surrogate (U+D800-U+DFFF: JSON's `"\\ud800"` parses to one, UTF-8 cannot encode it) or
+a control character other than tab (NUL cannot even be spooled: PostgreSQL text refuses it). `unwritable`
 says why a text is refused; validation calls it first, so `encode` only meets texts it can write.
 
 Field values: integers are written as integer fields (`12i`), floats as floats (shortest repr, so they
@@ -37,6 +39,8 @@ _MEASUREMENT_ESCAPES = str.maketrans({",": r"\,", " ": r"\ "})
 _KEY_ESCAPES = str.maketrans({",": r"\,", " ": r"\ ", "=": r"\="})
 _STRING_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"'})
 _ESCAPE_LOOKALIKE = re.compile(r"\\[, =]")
+# C0 controls but tab (line breaks are reported apart), and lone surrogates
+_UNENCODABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
 # Measurements, keys and tag values repeat from point to point: each is checked and escaped once.
 _ESCAPED_NAMES = 16384
 
@@ -60,6 +64,11 @@ def unwritable(text: str, *, quoted: bool = False, measurement: bool = False) ->
     `measurement`); None if it can."""
     if "\n" in text or "\r" in text:
         return "must not contain a line break"
+    bad = _UNENCODABLE.search(text)
+    if bad is not None:
+        char = ord(bad.group())
+        what = "a lone surrogate" if 0xD800 <= char <= 0xDFFF else "a control character"
+        return f"must not contain {what} (U+{char:04X})"
     if quoted:
         return None
     if not text:

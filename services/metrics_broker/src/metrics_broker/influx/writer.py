@@ -10,6 +10,11 @@ other lines but says nothing about whose line it dropped. Each request's lines a
 their own, so each client gets its own answer. Writing a line twice is harmless: a point with the same
 measurement, tags and timestamp overwrites the previous one with the same values.
 
+Each request's lines are encoded to UTF-8 before they join a group, so a text that cannot be encoded
+(validation refuses lone surrogates; this is the last line of defence) is that request's own 422, never
+its neighbours' error. Should sending a group fail in a way that is not InfluxDB's answer (a bug), each
+request is written again on its own, so one request's fault is not every waiting request's 500.
+
 `PointWriter` is what the request path depends on: `spool.writer.SpoolingWriter` wraps this one and
 spools to PostgreSQL what InfluxDB cannot take.
 """
@@ -26,6 +31,7 @@ from typing import Protocol
 
 from metrics_broker.influx.client import DatabaseMissing, InfluxDB, InfluxError, PointsRejected
 from metrics_broker.influx.databases import Databases
+from qahub_shared.errors import ErrorDetail, InvalidInput
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +51,7 @@ class PointWriter(Protocol):
 
 @dataclass(slots=True)
 class _Waiting:
-    lines: Sequence[str]
+    body: bytes
     done: asyncio.Future[None]
 
 
@@ -72,9 +78,10 @@ class GroupCommitWriter:
     async def write(self, database: str, lines: Sequence[str]) -> Stored:
         if not lines:
             return Stored.INFLUXDB
+        body = _encoded(lines)
         await self._databases.ensure(database)
         loop = asyncio.get_running_loop()
-        waiting = _Waiting(lines=lines, done=loop.create_future())
+        waiting = _Waiting(body=body, done=loop.create_future())
         group = self._groups.get(database)
         if group is None:
             group = self._groups[database] = _Group()
@@ -100,7 +107,7 @@ class GroupCommitWriter:
 
     async def _write_group(self, database: str, waiting: list[_Waiting]) -> None:
         try:
-            await self._send(database, [line for each in waiting for line in each.lines])
+            await self._send(database, b"\n".join(each.body for each in waiting))
         except PointsRejected as exc:
             if len(waiting) == 1:
                 _settle(waiting[0], exc)
@@ -110,6 +117,9 @@ class GroupCommitWriter:
         except Exception as exc:  # every waiting request must get an answer, whatever happened
             if not isinstance(exc, InfluxError):
                 logger.exception("unexpected error writing to %s", database)
+                if len(waiting) > 1:  # whose fault it was is unknown: each request gets its own answer
+                    await asyncio.gather(*(self._write_alone(database, each) for each in waiting))
+                    return
             for each in waiting:
                 _settle(each, exc)
         else:
@@ -118,7 +128,7 @@ class GroupCommitWriter:
 
     async def _write_alone(self, database: str, waiting: _Waiting) -> None:
         try:
-            await self._send(database, waiting.lines)
+            await self._send(database, waiting.body)
         except Exception as exc:
             _settle(waiting, exc)
         else:
@@ -126,11 +136,11 @@ class GroupCommitWriter:
 
     async def write_now(self, database: str, lines: Sequence[str]) -> None:
         """Write these lines in one request of their own, now (the spool's drainer)."""
+        body = _encoded(lines)
         await self._databases.ensure(database)
-        await self._send(database, lines)
+        await self._send(database, body)
 
-    async def _send(self, database: str, lines: Sequence[str]) -> None:
-        body = "\n".join(lines)
+    async def _send(self, database: str, body: bytes) -> None:
         try:
             await self._influx.write(database, body)
         except DatabaseMissing:
@@ -145,6 +155,17 @@ class GroupCommitWriter:
             self._commit(database)
         while self._commits:
             await asyncio.gather(*self._commits, return_exceptions=True)
+
+
+def _encoded(lines: Sequence[str]) -> bytes:
+    """The lines as one UTF-8 body; 422 (this request's own) when a text cannot be encoded."""
+    try:
+        return "\n".join(lines).encode()
+    except UnicodeEncodeError as exc:
+        message = f"A point of this payload cannot be encoded as UTF-8: {exc.reason} at character {exc.start}"
+        raise InvalidInput(
+            message + ".", details=[ErrorDetail(loc=["body"], message=message, type="unicode")]
+        ) from None
 
 
 def _settle(waiting: _Waiting, error: BaseException | None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
@@ -80,12 +81,20 @@ class KindRepository:
             raise unavailable(exc) from exc
         return _public(row)
 
-    async def delete(self, name: str) -> bool:
+    async def delete(self, name: str, *, check_project: Callable[[str], None]) -> bool:
+        """Delete the kind if `check_project` (given its project, read in the same transaction) does not
+        raise; False when there is no such kind."""
         try:
             async with self._engine.begin() as connection:
-                result = await connection.execute(
-                    delete(custom_kind).where(custom_kind.c.name == name).returning(custom_kind.c.name)
-                )
-                return result.first() is not None
+                project = (
+                    await connection.execute(
+                        select(custom_kind.c.project).where(custom_kind.c.name == name).with_for_update()
+                    )
+                ).scalar_one_or_none()
+                if project is None:
+                    return False
+                check_project(project)
+                await connection.execute(delete(custom_kind).where(custom_kind.c.name == name))
+                return True
         except DATABASE_ERRORS as exc:
             raise unavailable(exc) from exc

@@ -27,8 +27,9 @@ KindName = Annotated[str, Path(max_length=64, examples=["perf_latency"])]
 async def create_kind(body: KindCreate, caller: Caller, registry: RegistryDep) -> KindPublic:
     """A new kind that payloads may then name (`POST /` with `metadata.metrics`, or `POST /api/v1/points`
     with `kind`). Its name is lowercase (`[a-z][a-z0-9_]{1,63}`) and not TF-A's; its database is not one
-    of TF-A's, and is created on first write. 409 when the name is taken."""
-    caller.require(Scope.ADMIN)
+    of TF-A's, and is created on first write. 409 when the name is taken. An admin token restricted to
+    projects registers kinds only in those projects."""
+    caller.require(Scope.ADMIN, body.project)
     return await registry.create(body, created_by=caller.subject)
 
 
@@ -53,7 +54,8 @@ async def get_kind(name: KindName, caller: Caller, registry: RegistryDep) -> Kin
 )
 async def delete_kind(name: KindName, caller: Caller, registry: RegistryDep) -> Response:
     """New payloads of this kind are refused from then on; what InfluxDB (or the spool) holds stays.
-    TF-A's kinds cannot be deleted (409)."""
+    TF-A's kinds cannot be deleted (409). An admin token restricted to projects deletes only the kinds
+    of those projects."""
     caller.require(Scope.ADMIN)
-    await registry.delete(name)
+    await registry.delete(name, check_project=lambda project: caller.require(Scope.ADMIN, project))
     return Response(status_code=204)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Self
@@ -17,6 +18,8 @@ KIND_NAME = r"^[a-z][a-z0-9_]{1,63}$"
 PROJECT = r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$"
 MAX_TAGS = 100
 MAX_MEASUREMENTS = 100
+# what PostgreSQL cannot store (NUL), UTF-8 cannot encode (lone surrogates), or no reader wants to see
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
 class FieldType(StrEnum):
@@ -65,6 +68,16 @@ class KindDefinition(BaseModel):
     time_required: bool = Field(
         default=True, description="false: a point without `time` gets the moment it was accepted."
     )
+
+    @field_validator("description")
+    @classmethod
+    def _readable(cls, description: str) -> str:
+        bad = _CONTROL.search(description)
+        if bad is not None:
+            raise ValueError(
+                f"must not contain U+{ord(bad.group()):04X} (a control character or lone surrogate)"
+            )
+        return description
 
     @field_validator("measurements")
     @classmethod

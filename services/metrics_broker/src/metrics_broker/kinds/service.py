@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from metrics_broker.kinds.repository import KindRepository
 from metrics_broker.kinds.schemas import FieldType, KindCreate, KindPublic
@@ -133,9 +133,10 @@ class KindRegistry:
         self._remember([*self._custom.values(), created])
         return created
 
-    async def delete(self, name: str) -> None:
+    async def delete(self, name: str, *, check_project: Callable[[str], None]) -> None:
+        """Delete a custom kind; `check_project` raises when the caller may not delete in its project."""
         if name in KINDS:
             raise Conflict(f"{name!r} is one of TF-A's built-in kinds; it cannot be deleted.")
-        if not await self._repository.delete(name):
+        if not await self._repository.delete(name, check_project=check_project):
             raise NotFound(f"No custom kind {name[:64]!r}.")
         self._remember([kind for kind in self._custom.values() if kind.name != name])

@@ -45,7 +45,7 @@ class KeyReused(QAHubError):
 
 
 def checked_key(key: str | None) -> str | None:
-    if key is not None and not KEY.match(key):
+    if key is not None and not KEY.fullmatch(key):
         raise InvalidInput(
             "Idempotency-Key: must be 1 to 255 printable ASCII characters without spaces (e.g. a UUID).",
             details=[ErrorDetail(loc=["header", "Idempotency-Key"], message="malformed", type="pattern")],

@@ -30,10 +30,17 @@ DATABASE_ERRORS = _DATABASE_ERRORS = (
 )
 
 
+SPOOL_UNAVAILABLE = (
+    "InfluxDB and the spool are both unavailable: the points are not known to be stored (InfluxDB may "
+    "still store what it did not acknowledge in time). Retry shortly; a retried point without `time` is "
+    "stored as a new point."
+)
+
+
 class SpoolUnavailable(ServiceUnavailable):
     def __init__(self, reason: str) -> None:
         super().__init__(
-            "InfluxDB and the spool are both unavailable; nothing was stored, retry shortly.",
+            SPOOL_UNAVAILABLE,
             headers={"Retry-After": "5"},
         )
         self.reason = reason

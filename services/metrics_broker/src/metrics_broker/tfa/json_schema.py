@@ -71,6 +71,8 @@ def json_schema(kind: Kind, *, max_points: int) -> dict[str, Any]:
     }
     if shape.field_pattern is not None:
         fields["patternProperties"] = {shape.field_pattern.pattern: _value(shape.pattern_type, tag=False)}
+        # Python's `$` also matches before a final newline (validators written in Python follow it)
+        fields["propertyNames"] = {"not": {"pattern": "[\\r\\n]"}}
     if len(shape.field_sets) > 1:
         fields["oneOf"] = [
             {

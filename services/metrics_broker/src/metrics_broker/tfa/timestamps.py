@@ -55,7 +55,7 @@ def parse_time(value: object) -> int:
         if value > MAX_TIME_NS:
             raise BadTime("is beyond the latest time InfluxDB stores (2262-04-11)")
         return value
-    match = _TEXT.match(value.strip())
+    match = _TEXT.fullmatch(value.strip())
     if match is None:
         raise BadTime(
             f"{value[:64]!r} is not a date-time: use git's '2020-11-17 16:43:51 +0000', ISO-8601 or "

@@ -39,6 +39,9 @@ MAX_NAME_CHARS = 256
 MAX_TAG_VALUE_CHARS = 1024
 MAX_STRING_FIELD_CHARS = 64 * 1024
 MAX_FIELDS = 1000
+# TF-A's payloads nest 4 deep; far deeper JSON only makes messages and checks recurse toward Python's limit
+MAX_DEPTH = 32
+_SHOWN_CHARS = 64
 
 Loc = tuple[str | int, ...]
 
@@ -87,20 +90,56 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number JSON allows")
 
 
+def _too_deep(value: dict[str, Any] | list[Any], depth: int = 1) -> bool:
+    """Whether containers nest deeper than `MAX_DEPTH`. Recursive, but it stops at `MAX_DEPTH` + 1 frames;
+    faster than a stack of its own (a 10,000-point payload takes a few milliseconds)."""
+    if depth > MAX_DEPTH:
+        return True
+    for child in value.values() if isinstance(value, dict) else value:
+        if isinstance(child, dict | list) and _too_deep(child, depth + 1):
+            return True
+    return False
+
+
+def _shown(value: object) -> str:
+    """A value for a message: a string truncated then quoted, anything else by its JSON type (a value
+    may be megabytes long, or nested deep enough to exhaust `repr`)."""
+    if isinstance(value, str):
+        return repr(value[:_SHOWN_CHARS]) + ("..." if len(value) > _SHOWN_CHARS else "")
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    return "null"
+
+
 def parse_json(body: bytes) -> object:
-    """The request body as JSON; 422 when it is not (never the server's own error page)."""
+    """The request body as JSON; 422 when it is not (never the server's own error page), or when it
+    nests deeper than `MAX_DEPTH`."""
     if not body.strip():
         raise InvalidInput(
             "The body is empty; send the metrics as JSON.",
             details=[ErrorDetail(loc=["body"], message="empty body", type="json_invalid")],
         )
+    too_deep = f"The body nests arrays and objects more than {MAX_DEPTH} levels deep"
     try:
-        return json.loads(body, parse_constant=_refuse_constant)
-    except (ValueError, RecursionError) as exc:
+        payload = json.loads(body, parse_constant=_refuse_constant)
+    except RecursionError:
+        payload = None  # deeper still than MAX_DEPTH
+    except ValueError as exc:
         message = f"The body is not valid JSON: {exc}"[:300]
         raise InvalidInput(
             message, details=[ErrorDetail(loc=["body"], message=message, type="json_invalid")]
         ) from None
+    if payload is None or (isinstance(payload, dict | list) and _too_deep(payload)):
+        raise InvalidInput(
+            too_deep + ".", details=[ErrorDetail(loc=["body"], message=too_deep, type="too_deep")]
+        )
+    return payload
 
 
 def kind_names(kinds: Mapping[str, Kind], *, most: int = 30) -> str:
@@ -202,7 +241,7 @@ def _points_envelope(
         name = payload["kind"]
         kind = kinds.get(name) if isinstance(name, str) else None
         if kind is None:
-            problems.add(("kind",), f"{str(name)[:64]!r} is not a kind; use one of {kind_names(kinds)}")
+            problems.add(("kind",), f"{_shown(name)} is not a kind; use one of {kind_names(kinds)}")
         elif kind.shape is None:
             problems.add(("kind",), f"{kind.name} has its own envelope: send it to POST /")
             kind = None
@@ -229,7 +268,9 @@ def _envelope(
     _missing_keys(payload, ("api_version", "metadata", "data"), (), problems)
     version = payload.get("api_version")
     if "api_version" in payload and version not in API_VERSIONS:
-        problems.add(("api_version",), f"{version!r} is not supported; use one of {', '.join(API_VERSIONS)}")
+        problems.add(
+            ("api_version",), f"{_shown(version)} is not supported; use one of {', '.join(API_VERSIONS)}"
+        )
     metadata = payload.get("metadata")
     kind = None
     if "metadata" in payload:
@@ -243,7 +284,7 @@ def _envelope(
             if kind is None:
                 problems.add(
                     ("metadata", "metrics"),
-                    f"{str(name)[:64]!r} is not a kind; use one of {kind_names(kinds)}",
+                    f"{_shown(name)} is not a kind; use one of {kind_names(kinds)}",
                 )
             elif kind.shape is not None:
                 _unknown_keys(metadata, {"metrics"}, ("metadata",), problems)
@@ -368,7 +409,7 @@ def _fields(fields: object, shape: PointShape, loc: Loc, problems: _Problems) ->
     for key, value in fields.items():
         if key in shape.fields:
             expected = shape.fields[key]
-        elif shape.field_pattern is not None and shape.field_pattern.match(key):
+        elif shape.field_pattern is not None and shape.field_pattern.fullmatch(key):
             expected = shape.pattern_type
         else:
             allowed = (
@@ -377,6 +418,8 @@ def _fields(fields: object, shape: PointShape, loc: Loc, problems: _Problems) ->
                 else ", ".join(shape.fields)
             )
             problems.add((*loc, key), f"unknown field; expected {allowed}", "extra_forbidden")
+            continue
+        if _name(key, (*loc, key), problems) is None:  # a pattern may admit what line protocol cannot
             continue
         checked = _field_value(value, expected, (*loc, key), problems)
         if checked is not None:
@@ -495,7 +538,7 @@ def _tfm_image_size(payload: dict[str, Any], problems: _Problems) -> list[Metric
         if stem in named_by:
             problems.add(
                 (*loc, "file"),
-                f"{file!r} has the same name without extension as data[{named_by[stem]}]: "
+                f"{_shown(file)} has the same name without extension as data[{named_by[stem]}]: "
                 "their fields would collide",
             )
             continue
