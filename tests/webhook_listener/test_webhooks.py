@@ -92,6 +92,21 @@ async def test_a_large_github_push_is_checked_like_a_small_one(listener: Listene
     assert wrong.status_code == 401
 
 
+async def test_deliveries_are_listed_by_provider(listener: Listener, origin: Origin) -> None:
+    gitlab_project, github_project = unique_project(), unique_project()
+    await listener.register(gitlab_project, origin.url)
+    await listener.register(github_project, origin.url, provider="github")
+
+    listed = await listener.client.get(
+        "/api/v2/deliveries", params={"provider": "github", "limit": 500}, headers=listener.admin
+    )
+
+    assert listed.status_code == 200, listed.text
+    items = listed.json()["items"]
+    assert {item["provider"] for item in items} == {"github"}
+    assert github_project in {item["project"] for item in items}
+
+
 async def test_events_other_than_pushes_are_answered_2xx_and_ignored(
     listener: Listener, origin: Origin
 ) -> None:

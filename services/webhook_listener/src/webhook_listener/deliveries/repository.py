@@ -122,9 +122,12 @@ async def page(
     limit: int,
     state: str | None,
     repository_id: int | None,
+    provider: str | None = None,
 ) -> list[DeliveryRow]:
     """Newest first."""
     conditions: list[Any] = []
+    if provider is not None:
+        conditions.append(delivery.c.provider == provider)
     if before_id is not None:
         conditions.append(delivery.c.id < before_id)
     if state is not None:

@@ -96,6 +96,7 @@ async def list_deliveries(
             limit=limit + 1,
             state=state.value if state else None,
             repository_id=repository_id,
+            provider=provider.value if provider else None,
         )
     items = [DeliveryPublic.model_validate(row, from_attributes=True) for row in rows[:limit]]
     return DeliveryPage(items=items, next_cursor=str(items[-1].id) if len(rows) > limit else None)
