@@ -664,3 +664,15 @@ async def test_a_wrong_value_is_described_briefly_never_echoed_whole(
     messages = [detail["message"] for detail in response.json()["error"]["details"]]
     assert messages[0].startswith(f"api_version: {shown} is not supported")
     assert messages[1].startswith(f"metadata.metrics: {shown} is not a kind")
+
+
+async def test_an_unknown_key_is_named_briefly_never_echoed_whole(broker: httpx.AsyncClient) -> None:
+    body = whole(lambda b: b.update({"k" * 100_000: 1}))
+
+    response = await broker.post("/", json=body)
+
+    assert response.status_code == 422
+    assert len(response.content) < 4096
+    (detail,) = response.json()["error"]["details"]
+    assert detail["loc"] == ["body", "k" * 64 + "..."]
+    assert detail["type"] == "extra_forbidden"

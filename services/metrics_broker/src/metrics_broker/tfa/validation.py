@@ -63,6 +63,8 @@ class _Problems:
         self.details: list[ErrorDetail] = []
 
     def add(self, loc: Loc, message: str, kind: str = "invalid") -> None:
+        # a key the client made up may be megabytes long: named, not echoed whole
+        loc = tuple(_shortened(part) for part in loc)
         where = _where(loc)
         self.details.append(ErrorDetail(loc=["body", *loc], message=f"{where}: {message}", type=kind))
         if len(self.details) >= MAX_PROBLEMS:
@@ -71,6 +73,12 @@ class _Problems:
     def raise_if_any(self) -> None:
         if self.details:
             raise _invalid(self.details)
+
+
+def _shortened(part: str | int) -> str | int:
+    if isinstance(part, int) or len(part) <= _SHOWN_CHARS:
+        return part
+    return part[:_SHOWN_CHARS] + "..."
 
 
 def _where(loc: Loc) -> str:
