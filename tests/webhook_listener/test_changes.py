@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from qahub_shared.schemas.git import GitRefKind, GitRefUpdate, GitUpdates
 from tests.webhook_listener.gitrepo import Origin
-from webhook_listener import mirror
+from webhook_listener import changes, mirror
 from webhook_listener.changes import Plan, SentRef, plan
 from webhook_listener.mirror import RefKey
 
@@ -101,3 +103,19 @@ def test_a_branch_leaves_a_subproject_whose_qaboard_yaml_is_gone_at_its_tip(
     assert refs_of(second.updates, f"{PROJECT}/algo")["main"].sha is None
     assert refs_of(second.updates)["main"].sha == without
     assert second.refs_after[MAIN] == SentRef(without, (PROJECT,))
+
+
+def test_a_push_larger_than_the_added_cap_still_sends_every_commit(
+    origin: Origin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    origin.commit()
+    origin.push("HEAD:refs/heads/main")
+    first = planned(origin, tmp_path, {})
+    new = origin.commits(5)
+    origin.push("HEAD:refs/heads/main")
+    monkeypatch.setattr(changes, "MAX_REF_COMMITS", 2)  # the contract's 10,000, made small
+
+    second = planned(origin, tmp_path, after(first))
+
+    assert refs_of(second.updates)["main"].added == list(reversed(new))[:2]
+    assert [c.sha for u in second.updates for c in u.commits] == new  # all of them, oldest first

@@ -104,7 +104,16 @@ class _RefChange:
     new: str | None
     forced: bool = False
     added: list[str] = field(default_factory=list)
+    """What the update brought onto the ref, newest first, as the contract caps it (`MAX_REF_COMMITS`)."""
+    brought: list[str] = field(default_factory=list)
+    """Every commit the update brought (a push to an existing ref is not capped): all are sent, so the
+    branch's history in qa_api (through parents) has no gap."""
     removed: list[str] = field(default_factory=list)
+
+
+# the commits one push to an existing ref may bring (a whole imported history, say); past it, a
+# reconciliation after the push sends no more: the history through parents would have a gap
+MAX_PUSH_COMMITS = 1_000_000
 
 
 def plan(
@@ -130,15 +139,17 @@ def plan(
                 if key.kind == "tag":
                     # a tag names one commit: only commits no branch reaches are new with it
                     others |= branch_tips
-                change.added = mirror.rev_list(path, after, exclude=others, max_count=new_ref_max_commits)
+                change.brought = mirror.rev_list(path, after, exclude=others, max_count=new_ref_max_commits)
             else:
-                ancestor = mirror.is_ancestor(path, before.sha, after)
-                change.added = mirror.rev_list(path, after, exclude=[before.sha], max_count=MAX_REF_COMMITS)
-                if ancestor is False:
+                change.brought = mirror.rev_list(
+                    path, after, exclude=[before.sha], max_count=MAX_PUSH_COMMITS
+                )
+                if mirror.is_ancestor(path, before.sha, after) is False:
                     change.forced = True
                     change.removed = mirror.rev_list(
                         path, before.sha, exclude=[after], max_count=MAX_REF_COMMITS
                     )
+            change.added = change.brought[:MAX_REF_COMMITS]
         changes.append(change)
     if not changes:
         return Plan()
@@ -148,7 +159,7 @@ def plan(
     wanted: list[str] = []
     listed: set[str] = set()
     for change in changes:
-        named = [*reversed(change.removed), *reversed(change.added), *([change.new] if change.new else [])]
+        named = [*reversed(change.removed), *reversed(change.brought), *([change.new] if change.new else [])]
         for sha in named:
             if sha not in listed:
                 listed.add(sha)
