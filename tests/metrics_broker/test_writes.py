@@ -19,7 +19,7 @@ from metrics_broker.influx.client import InfluxDB
 from metrics_broker.influx.databases import Databases
 from metrics_broker.influx.writer import GroupCommitWriter, Stored
 from metrics_broker.main import create_app
-from metrics_broker.tfa.router import OFFLOAD_BYTES
+from metrics_broker.tfa.validation import OFFLOAD_BYTES
 from qahub_shared.errors import InvalidInput
 from tests.metrics_broker.conftest import BASE_URL, tfa_fixture
 from tests.metrics_broker.influx import InfluxReader

@@ -12,8 +12,7 @@ from metrics_broker.deps import PointsDep, RegistryDep, SettingsDep, WriterDep
 from metrics_broker.kinds.service import authorize
 from metrics_broker.points.schemas import PointsBatch, PointsStored, inline_schema
 from metrics_broker.points.service import checked_key
-from metrics_broker.tfa.router import OFFLOAD_BYTES
-from metrics_broker.tfa.validation import Accepted, kind_named, parse_json, validate_points
+from metrics_broker.tfa.validation import OFFLOAD_BYTES, Accepted, kind_named, parse_json, validate_points
 from qahub_shared.auth.dependencies import Caller
 from qahub_shared.auth.principal import Scope
 from qahub_shared.errors import ERROR_RESPONSES

@@ -13,17 +13,19 @@ from metrics_broker.kinds.service import authorize
 from metrics_broker.tfa import service
 from metrics_broker.tfa.json_schema import json_schema
 from metrics_broker.tfa.kinds import KINDS
-from metrics_broker.tfa.validation import Accepted, kind_named, kind_names, parse_json, validate
+from metrics_broker.tfa.validation import (
+    OFFLOAD_BYTES,
+    Accepted,
+    kind_named,
+    kind_names,
+    parse_json,
+    validate,
+)
 from qahub_shared.auth.dependencies import Caller
 from qahub_shared.auth.principal import Scope
 from qahub_shared.errors import ERROR_RESPONSES, NotFound
 
 router = APIRouter(tags=["tfa"])
-
-
-# Past this size, parsing and checking take long enough (milliseconds per 100 KiB) to stall every other
-# request on the event loop: they run in a worker thread instead.
-OFFLOAD_BYTES = 128 * 1024
 
 
 async def tfa_payload(

@@ -125,6 +125,11 @@ def _shown(value: object) -> str:
     return "null"
 
 
+# Past this size, parsing and checking take long enough (milliseconds per 100 KiB) to stall every other
+# request on the event loop: they run in a worker thread instead.
+OFFLOAD_BYTES = 128 * 1024
+
+
 def parse_json(body: bytes) -> object:
     """The request body as JSON; 422 when it is not (never the server's own error page), or when it
     nests deeper than `MAX_DEPTH`."""
