@@ -4,6 +4,7 @@ delivery sent again."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from tests.webhook_listener.gitrepo import ZERO, Origin
 from tests.webhook_listener.qa_api_server import QaApiProcess
 from tests.webhook_listener.test_git_sync import history, push_branch
 from webhook_listener.config import Settings
+from webhook_listener.deliveries import repository as inbox
 from webhook_listener.workers import LOCK_NAMESPACE
 
 
@@ -198,3 +200,28 @@ async def test_a_repository_another_listener_is_working_on_waits_for_it(
     assert (waiting[0]["state"], waiting[0]["attempts"]) == ("received", 0)
     assert (await listener.settled(project))[0]["state"] == "done"
     assert await history(qa_api_client, project, branch="main") == [pushed]
+
+
+async def test_finished_deliveries_past_the_retention_are_deleted_and_others_kept(
+    settings: Settings, admin_token: str, origin: Origin
+) -> None:
+    old_project, new_project = unique_project(), unique_project()
+    async with running_listener(settings, admin_token) as listener:
+        for project in (old_project, new_project):
+            await listener.register(project, origin.url)
+            await listener.settled(project)
+        engine = create_async_engine(settings.listener_database_url)
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "UPDATE delivery SET finished_at = now() - interval '31 days' FROM repository "
+                    "WHERE repository.id = delivery.repository_id AND repository.path = :path"
+                ),
+                {"path": old_project},
+            )
+            purged = await inbox.purge_finished(connection, older_than=timedelta(days=30))
+        await engine.dispose()
+
+        assert purged >= 1
+        assert await listener.deliveries(old_project) == []
+        assert [d["state"] for d in await listener.deliveries(new_project)] == ["done"]

@@ -79,6 +79,12 @@ class Settings(CommonSettings, DatabaseSettings, AuthSettings, BaseSettings):
     webhook_max_git_attempts: int = Field(
         default=5, ge=1, le=100, description="Failed fetches of a delivery before it is marked failed."
     )
+    webhook_retention_days: float = Field(
+        default=30.0,
+        ge=0,
+        description="Finished deliveries (done or failed) are deleted from the inbox after this many days, "
+        "bodies included; 0: kept for ever.",
+    )
     webhook_reconcile_seconds: float = Field(
         default=3600.0,
         ge=0,

@@ -22,6 +22,7 @@ import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -39,6 +40,8 @@ from webhook_listener.repositories.service import clone_url_allowed, mirror_path
 logger = logging.getLogger(__name__)
 
 LOCK_NAMESPACE = 5152
+# how often finished deliveries past the retention are deleted
+PURGE_SECONDS = 3600.0
 """First key of the listener's advisory locks (the second is the repository's id)."""
 
 
@@ -68,6 +71,8 @@ class Workers:
         tasks = [asyncio.create_task(self._dispatch_forever(), name="webhook-dispatcher")]
         if self._settings.webhook_reconcile_seconds > 0:
             tasks.append(asyncio.create_task(self._reconcile_forever(), name="webhook-reconcile"))
+        if self._settings.webhook_retention_days > 0:
+            tasks.append(asyncio.create_task(self._purge_forever(), name="webhook-retention"))
         try:
             yield self
         finally:
@@ -121,6 +126,23 @@ class Workers:
                 self.wake()
             except Exception:
                 logger.exception("could not queue the periodic reconciliation")
+
+    async def purge(self) -> int:
+        """Delete the deliveries finished longer ago than the retention; returns how many."""
+        older_than = timedelta(days=self._settings.webhook_retention_days)
+        async with self._engine.begin() as connection:
+            purged = await inbox.purge_finished(connection, older_than=older_than)
+        if purged:
+            logger.info("inbox: deleted %d deliveries finished over %s ago", purged, older_than)
+        return purged
+
+    async def _purge_forever(self) -> None:
+        while True:
+            try:
+                await self.purge()
+            except Exception:
+                logger.exception("could not delete old deliveries; tries again later")
+            await asyncio.sleep(PURGE_SECONDS)
 
     async def _work(self, repository_id: int) -> None:
         try:

@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 import asyncpg
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import and_, delete, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -165,6 +165,16 @@ async def resume_interrupted(connection: AsyncConnection, repository_id: int) ->
         update(delivery)
         .where(delivery.c.repository_id == repository_id, delivery.c.state == "processing")
         .values(state="received", updated_at=func.now())
+    )
+    return result.rowcount
+
+
+async def purge_finished(connection: AsyncConnection, *, older_than: timedelta) -> int:
+    """Delete deliveries finished (done or failed) longer ago than `older_than`; returns how many."""
+    result = await connection.execute(
+        delete(delivery).where(
+            delivery.c.state.in_(("done", "failed")), delivery.c.finished_at < func.now() - older_than
+        )
     )
     return result.rowcount
 
