@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import math
 import os
-import socket
 import sys
 import time
 from dataclasses import dataclass, field
@@ -25,13 +24,6 @@ _NO_BODY = (b"204", b"304")
 
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass

@@ -61,12 +61,12 @@ if sys.path and Path(sys.path[0]).resolve() == ROOT / "bench":
 from bench.load import (  # noqa: E402
     Durations,
     LoadClient,
-    free_port,
     log,
     machine_cpu_s,
     process_cpu_s,
 )
 from metrics_broker.influx.line_protocol import MetricPoint, encode  # noqa: E402
+from tests.processes import free_port  # noqa: E402
 from tests.qa_api.e2e.qa_api_process import LiveQaApi, running_qa_api  # noqa: E402
 from tests.servers import fresh_database, migrate, postgres_server  # noqa: E402
 

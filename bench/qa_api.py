@@ -90,7 +90,6 @@ if sys.path and Path(sys.path[0]).resolve() == ROOT / "bench":
 
 from bench.load import (  # noqa: E402
     LoadClient,
-    free_port,
     log,
     machine_cpu_s,
     proc_stat,
@@ -100,6 +99,7 @@ from bench.load import (  # noqa: E402
 from qa_api.commits.repository import COUNTS_SQL, METRICS_SQL  # noqa: E402
 from qa_api.outputs.service import run_key  # noqa: E402
 from qahub_shared.auth.keys import generate_pem  # noqa: E402
+from tests.processes import free_port  # noqa: E402
 from tests.qa_api.builders import METRIC_DEFINITIONS, STORAGE, output_report  # noqa: E402
 from tests.servers import fresh_database, migrate, postgres_server  # noqa: E402
 

@@ -53,7 +53,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if sys.path and Path(sys.path[0]).resolve() == ROOT / "bench":
     sys.path[0] = str(ROOT)
 
-from bench.load import LoadClient, free_port, log  # noqa: E402
+from bench.load import LoadClient, log  # noqa: E402
+from tests.processes import free_port  # noqa: E402
 from tests.servers import fresh_database, migrate, postgres_server  # noqa: E402
 from tests.webhook_listener import payloads  # noqa: E402
 from tests.webhook_listener.gitrepo import Origin, git  # noqa: E402

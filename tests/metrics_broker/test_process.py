@@ -3,13 +3,9 @@ over real HTTP the way TF-A's generator does with curl: `POST /auth`, then `POST
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import signal
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,16 +15,16 @@ import pytest
 from tests.metrics_broker.conftest import tfa_fixture
 from tests.metrics_broker.influx import InfluxReader
 from tests.metrics_broker.test_auth import PASSWORD, create_user
-from tests.qa_api.e2e.qa_api_process import LiveQaApi, _free_port
+from tests.processes import free_port, running, service_env
+from tests.qa_api.e2e.qa_api_process import LiveQaApi
 
 
 @pytest.fixture
 def broker_process(
     influx_url: str, qa_api: LiveQaApi, databases: dict[str, str], database_url: str, tmp_path: Path
 ) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
-    port = _free_port()
-    env = {key: value for key, value in os.environ.items() if not key.startswith("QAHUB_")}
-    env.update(
+    port = free_port()
+    env = service_env(
         QAHUB_DATABASE_URL=database_url,
         QAHUB_INFLUX_URL=influx_url,
         QAHUB_API_URL=qa_api.url,
@@ -36,30 +32,9 @@ def broker_process(
         QAHUB_METRICS_BROKER_PORT=str(port),
         QAHUB_LOG_JSON="true",
     )
-    log = tmp_path / "broker.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "metrics_broker"],
-            cwd=tmp_path,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, log.read_text()
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{url}/readyz", timeout=1, trust_env=False).status_code == 200:
-                    break
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
+    url, log = f"http://127.0.0.1:{port}", tmp_path / "broker.log"
+    with running("metrics_broker", env=env, workdir=tmp_path, url=url, log_path=log) as process:
         yield url, process, log
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
 
 
 async def test_a_generator_logs_in_and_posts_through_the_real_server_then_sigterm_stops_it(

@@ -30,7 +30,7 @@ from metrics_broker.spool.repository import Spool, create_engine
 from tests.metrics_broker.conftest import BASE_URL
 from tests.metrics_broker.influx import InfluxReader
 from tests.metrics_broker.test_writes import changed, churn
-from tests.qa_api.e2e.qa_api_process import _free_port
+from tests.processes import free_port
 from tests.servers import ROOT
 
 SCRIPT = ROOT / "deploy/local/influxdb.sh"
@@ -42,7 +42,7 @@ class OwnInfluxd:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
@@ -270,7 +270,7 @@ async def test_with_postgresql_down_an_influxdb_outage_is_a_503_and_writes_resum
 ) -> None:
     no_spool = changed(
         fault_settings,
-        database_url=f"postgresql+asyncpg://postgres@127.0.0.1:{_free_port()}/qahub",
+        database_url=f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/qahub",
         spool_timeout_seconds=1.0,
     )
     async with running_broker(no_spool, metrics_token) as broker:

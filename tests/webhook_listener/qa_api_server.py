@@ -3,20 +3,19 @@ while, then up). The same signing key every time, so tokens it issued stay valid
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 
 from qahub_shared.auth.keys import generate_pem
-from tests.qa_api.e2e.qa_api_process import ADMIN_PASSWORD, LiveQaApi, _free_port, _stop, _wait_until_ready
+from tests.processes import free_port, service_env, start, stop, wait_until_ready
+from tests.qa_api.e2e.qa_api_process import ADMIN_PASSWORD, LiveQaApi
 
 
 class QaApiProcess:
     def __init__(self, database_url: str, workdir: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._database_url = database_url
         self._workdir = workdir
@@ -27,8 +26,7 @@ class QaApiProcess:
         self.live = LiveQaApi(self.url, workdir / "qa_api.log")
 
     def start(self) -> None:
-        env = {key: value for key, value in os.environ.items() if not key.startswith("QAHUB_")}
-        env.update(
+        env = service_env(
             QAHUB_DATABASE_URL=self._database_url,
             QAHUB_JWT_SIGNING_KEY_FILE=str(self._key_file),
             QAHUB_ADMIN_PASSWORD=ADMIN_PASSWORD,
@@ -38,19 +36,12 @@ class QaApiProcess:
             # every listener test logs in from the same address
             QAHUB_LOGIN_ATTEMPTS_PER_ADDRESS="100000",
         )
-        with self.live.log_path.open("ab") as log:
-            self._process = subprocess.Popen(
-                [sys.executable, "-m", "qa_api"],
-                cwd=self._workdir,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        _wait_until_ready(self._process, self.live)
+        self._process = start("qa_api", env=env, workdir=self._workdir, log_path=self.live.log_path)
+        wait_until_ready(self._process, self.url, self.live.log_path)
 
     def stop(self) -> None:
         if self._process is not None:
-            _stop(self._process)
+            stop(self._process)
             self._process = None
 
     def admin_token(self) -> str:

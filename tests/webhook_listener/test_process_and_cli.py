@@ -3,9 +3,7 @@ over real HTTP; SIGTERM stops it."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -17,13 +15,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.qa_api.e2e.qa_api_process import _free_port
+from tests.processes import STOP_TIMEOUT_S, free_port, running, service_env
 from tests.webhook_listener import payloads
 from tests.webhook_listener.conftest import SECRET, unique_project
 from tests.webhook_listener.gitrepo import ZERO, Origin
 from tests.webhook_listener.qa_api_server import QaApiProcess
-
-STOP_TIMEOUT_S = 15.0
 
 
 class ListenerProcess:
@@ -37,9 +33,8 @@ class ListenerProcess:
 def listener_process(
     database_url: str, qa_api: QaApiProcess, commits_token: str, tmp_path: Path
 ) -> Iterator[ListenerProcess]:
-    port = _free_port()
-    env = {key: value for key, value in os.environ.items() if not key.startswith("QAHUB_")}
-    env.update(
+    port = free_port()
+    env = service_env(
         QAHUB_WEBHOOK_DATABASE_URL=database_url,
         QAHUB_API_URL=qa_api.url,
         QAHUB_WEBHOOK_PORT=str(port),
@@ -49,37 +44,15 @@ def listener_process(
         QAHUB_DATA_DIR=str(tmp_path / "data"),
         QAHUB_LOG_LEVEL="DEBUG",
     )
-    log = tmp_path / "listener.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "webhook_listener"],
-            cwd=tmp_path,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, log.read_text()
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{url}/readyz", timeout=1, trust_env=False).status_code == 200:
-                    break
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
+    url, log = f"http://127.0.0.1:{port}", tmp_path / "listener.log"
+    with running("webhook_listener", env=env, workdir=tmp_path, url=url, log_path=log) as process:
         yield ListenerProcess(process, url, log)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
 
 
 def qahub(
     listener: ListenerProcess, qa_api: QaApiProcess, token: str, *args: str
 ) -> subprocess.CompletedProcess[str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("QAHUB_")}
-    env.update(QAHUB_API_URL=qa_api.url, QAHUB_WEBHOOK_URL=listener.url, QAHUB_TOKEN=token)
+    env = service_env(QAHUB_API_URL=qa_api.url, QAHUB_WEBHOOK_URL=listener.url, QAHUB_TOKEN=token)
     return subprocess.run(
         [str(Path(sys.executable).parent / "qahub"), *args],
         env=env,

@@ -7,13 +7,7 @@ warning when a request fails.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,9 +18,7 @@ from pathlib import Path
 import httpx
 
 from qahub_shared.auth.keys import generate_pem
-
-READY_TIMEOUT_S = 30.0
-STOP_TIMEOUT_S = 15.0
+from tests.processes import free_port, running, service_env
 
 
 @dataclass(frozen=True)
@@ -95,24 +87,15 @@ def _access_line(line: str) -> AccessLine | None:
     return AccessLine(method=method, path=path, status=int(status))
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @contextmanager
 def running_qa_api(database_url: str, workdir: Path) -> Iterator[LiveQaApi]:
     """Start `python -m qa_api` on `database_url` (already migrated); stop it on exit."""
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
-    # Only our settings: a developer's QAHUB_* variables must not change what is under test.
-    env = {key: value for key, value in os.environ.items() if not key.startswith("QAHUB_")}
     key_file = workdir / "signing-key.pem"
     key_file.write_text(generate_pem())
     key_file.chmod(0o600)
-    env.update(
+    env = service_env(
         QAHUB_DATABASE_URL=database_url,
         QAHUB_JWT_SIGNING_KEY_FILE=str(key_file),
         QAHUB_ADMIN_PASSWORD=ADMIN_PASSWORD,
@@ -120,38 +103,6 @@ def running_qa_api(database_url: str, workdir: Path) -> Iterator[LiveQaApi]:
         QAHUB_QA_API_PORT=str(port),
         QAHUB_LOG_JSON="true",
     )
-    log_path = workdir / "qa_api.log"
-    with log_path.open("wb") as log:
-        # cwd: away from any `.env` file the settings would read
-        process = subprocess.Popen(
-            [sys.executable, "-m", "qa_api"], cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-    server = LiveQaApi(url, log_path)
-    try:
-        _wait_until_ready(process, server)
+    server = LiveQaApi(url, workdir / "qa_api.log")
+    with running("qa_api", env=env, workdir=workdir, url=url, log_path=server.log_path):
         yield server
-    finally:
-        _stop(process)
-
-
-def _wait_until_ready(process: subprocess.Popen[bytes], server: LiveQaApi) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"qa_api exited with {process.returncode} on start:\n{server.log()}")
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(f"{server.url}/readyz", timeout=1, trust_env=False).status_code == 200:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"qa_api was not ready after {READY_TIMEOUT_S:.0f}s:\n{server.log()}")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
