@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-from collections.abc import Callable
+import logging
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -508,6 +509,23 @@ async def test_a_body_that_is_not_json_is_a_422_in_the_envelope_not_an_error_pag
     assert error["code"] == "invalid_input"
     assert error["message"].startswith(message)
     assert error["details"][0]["loc"] == ["body"]
+
+
+async def test_a_streamed_body_over_the_size_limit_is_a_413_not_an_error(
+    broker: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"api_version": "1.0", "metadata": {"metrics": "tfa_code_churn"}, "data": "'
+        for _ in range(8):
+            yield b"x" * 64 * 1024
+        yield b'"}'
+
+    with caplog.at_level(logging.ERROR):
+        response = await broker.post("/", content=chunks(), headers={"Content-Type": "application/json"})
+
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
 
 
 async def test_a_body_over_the_size_limit_is_a_413_and_nothing_is_stored(

@@ -35,6 +35,15 @@ def _is_json(content_type: str) -> bool:
     return main == "application" and (sub == "json" or sub.endswith("+json"))
 
 
+async def raw_body(request: Request) -> bytes:
+    """The request's body; `ClientGone` when the client left before it arrived (or the body size cap
+    answered 413 and cut it off: to the app, the client is gone), rather than an unhandled error."""
+    try:
+        return await request.body()
+    except ClientDisconnect:
+        raise ClientGone("The client disconnected before its body arrived.") from None
+
+
 async def json_body(request: Request, model: type[M]) -> M:
     """The request's body as a `model`; 422 (`RequestValidationError`) when it is not one."""
     content_type = request.headers.get("content-type")
@@ -49,10 +58,7 @@ async def json_body(request: Request, model: type[M]) -> M:
                 }
             ]
         )
-    try:
-        raw = await request.body()
-    except ClientDisconnect:
-        raise ClientGone("The client disconnected before its body arrived.") from None
+    raw = await raw_body(request)
     try:
         return model.model_validate_json(raw)
     except ValidationError as error:

@@ -15,6 +15,7 @@ from metrics_broker.points.service import checked_key
 from metrics_broker.tfa.validation import OFFLOAD_BYTES, Accepted, kind_named, parse_json, validate_points
 from qahub_shared.auth.dependencies import Caller
 from qahub_shared.auth.principal import Scope
+from qahub_shared.bodies import raw_body
 from qahub_shared.errors import ERROR_RESPONSES
 
 router = APIRouter(prefix="/api/v1", tags=["points"])
@@ -62,7 +63,7 @@ async def store_points(
     in InfluxDB or in the durable spool (`stored_in`, and `X-Stored-In`)."""
     caller.require(Scope.METRICS_WRITE)
     key = checked_key(idempotency_key)
-    body = await request.body()
+    body = await raw_body(request)
     accepted_at_ns = time.time_ns()
     large = len(body) > OFFLOAD_BYTES
     payload = await run_in_threadpool(parse_json, body) if large else parse_json(body)

@@ -23,6 +23,7 @@ from metrics_broker.tfa.validation import (
 )
 from qahub_shared.auth.dependencies import Caller
 from qahub_shared.auth.principal import Scope
+from qahub_shared.bodies import raw_body
 from qahub_shared.errors import ERROR_RESPONSES, NotFound
 
 router = APIRouter(tags=["tfa"])
@@ -34,7 +35,7 @@ async def tfa_payload(
     """The body, checked: the token first (no work for strangers), then the JSON, whether this token may
     write the kind it names, then the kind's rules."""
     caller.require(Scope.METRICS_WRITE)
-    body = await request.body()
+    body = await raw_body(request)
     # fixed once: every point without `time` gets it, and retries of this payload reuse it
     accepted_at_ns = time.time_ns()
     large = len(body) > OFFLOAD_BYTES

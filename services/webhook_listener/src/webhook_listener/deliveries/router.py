@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
-from starlette.requests import ClientDisconnect
 
 from qahub_shared.auth.principal import Scope
-from qahub_shared.bodies import ClientGone
+from qahub_shared.bodies import raw_body
 from qahub_shared.errors import ERROR_RESPONSES
 from qahub_shared.schemas.identifiers import ProjectId
 from webhook_listener.deliveries import providers, service
@@ -26,21 +25,14 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def _raw_body(request: Request) -> bytes:
-    try:
-        # the size cap (BodySizeLimitMiddleware) has answered 413 before a larger body gets here
-        return await request.body()
-    except ClientDisconnect:
-        raise ClientGone("The client disconnected before its body arrived.") from None
-
-
 def _answer(answer: WebhookAnswer, status_code: int) -> Response:
     return Response(answer.model_dump_json(), status_code=status_code, media_type="application/json")
 
 
 # The two webhook routes take the request itself: no dependencies to solve on the hot path.
 async def _receive(request: Request, provider: Provider, event: str) -> Response:
-    body = await _raw_body(request)
+    # the size cap (BodySizeLimitMiddleware) has answered 413 before a larger body gets here
+    body = await raw_body(request)
     headers = {name.lower(): value for name, value in request.headers.items()}
     answer = await service.receive(
         request.state.engine, provider=provider, event=event, headers=headers, body=body
