@@ -201,9 +201,14 @@ async def _on_http_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, message, headers=headers)
 
 
-async def _on_unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+def internal_error(method: str, path: str, exc: BaseException) -> JSONResponse:
+    """Log a bug with its traceback, and the 500 the client gets (with the request id, when bound)."""
+    logger.error("unhandled error on %s %s", method, path, exc_info=exc)
     return error_response(500, "internal_error", "Internal error; the request id is in the logs.")
+
+
+async def _on_unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    return internal_error(request.method, request.url.path, exc)
 
 
 def install_error_handlers(app: FastAPI) -> None:

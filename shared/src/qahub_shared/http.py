@@ -9,7 +9,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from qahub_shared.errors import PayloadTooLarge, error_response
+from qahub_shared.errors import PayloadTooLarge, error_response, internal_error
 from qahub_shared.logging import bind_request_id, reset_request_id
 
 logger = logging.getLogger("qahub.access")
@@ -40,17 +40,25 @@ class RequestContextMiddleware:
         token = bind_request_id(request_id)
         started = time.perf_counter()
         status = 500
+        responded = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, responded
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, responded = message["status"], True
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (_REQUEST_ID_KEY, request_id.encode())]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            if responded:
+                raise
+            # a bug: the 500 envelope is sent here, while the request id is still bound, so that the
+            # client gets the id its message points to (Starlette's outer handler runs after it is gone)
+            response = internal_error(scope["method"], scope["path"], exc)
+            await response(scope, receive, send_with_id)
         finally:
             logger.info(
                 "%s %s %d %.1fms",
