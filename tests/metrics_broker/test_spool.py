@@ -27,7 +27,7 @@ from asgi_lifespan import LifespanManager
 from metrics_broker.config import Settings
 from metrics_broker.main import create_app
 from metrics_broker.spool.repository import Spool, create_engine
-from tests.metrics_broker.conftest import BASE_URL
+from tests.metrics_broker.conftest import BASE_URL, tfa_fixture
 from tests.metrics_broker.influx import InfluxReader
 from tests.metrics_broker.test_writes import changed, churn
 from tests.processes import free_port
@@ -45,8 +45,14 @@ class OwnInfluxd:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> None:
-        subprocess.run([SCRIPT, "start", self.folder, str(self.port)], check=True, capture_output=True)
+    def start(self, **environment: str) -> None:
+        """`environment`: influxd's settings as its `INFLUXDB_*` variables (they override its file)."""
+        subprocess.run(
+            [SCRIPT, "start", self.folder, str(self.port)],
+            check=True,
+            capture_output=True,
+            env={**os.environ, **environment},
+        )
 
     @property
     def pid(self) -> int:
@@ -260,7 +266,7 @@ async def test_a_database_url_with_sslmode_reaches_the_spool(spool_database_url:
         connect_timeout_s=5,
     )
     try:
-        assert await Spool(engine).is_empty()
+        assert await Spool(engine).databases() == set()
     finally:
         await engine.dispose()
 
@@ -311,3 +317,77 @@ async def test_a_batch_acknowledged_from_the_spool_is_replayed_on_retry_and_drai
     assert spooled["spooled_points"] == 300
     stored = await stored_targets(influxd, databases["tfa_code_churn"])
     assert sorted(stored) == sorted(f"batch{n}" for n in range(300))
+
+
+@pytest.fixture
+def influxd_with_users(influxd: OwnInfluxd) -> OwnInfluxd:
+    """The same influxd, restarted with authentication on."""
+    influxd.stop()
+    influxd.start(INFLUXDB_HTTP_AUTH_ENABLED="true")
+    return influxd
+
+
+INFLUX_ADMIN = ("admin", "admin-pw")
+
+
+async def influxql(influxd: OwnInfluxd, q: str) -> None:
+    """An InfluxQL statement as InfluxDB's administrator (the first one, created without credentials)."""
+    user, password = INFLUX_ADMIN
+    async with httpx.AsyncClient(base_url=influxd.url, trust_env=False) as client:
+        response = await client.post("/query", params={"q": q, "u": user, "p": password})
+    assert response.status_code == 200, response.text
+    assert "error" not in response.text, response.text
+
+
+async def test_a_database_influxdb_refuses_waits_in_the_spool_while_the_others_are_written_and_drained(
+    influxd_with_users: OwnInfluxd,
+    fault_settings: Settings,
+    metrics_token: str,
+    admin_token: str,
+    databases: dict[str, str],
+) -> None:
+    influxd = influxd_with_users
+    churn_db, sizes_db = databases["tfa_code_churn"], databases["tfa_image_size"]
+    # the broker's InfluxDB user is no admin: it may write the churn database only, for now
+    await influxql(influxd, "CREATE USER admin WITH PASSWORD 'admin-pw' WITH ALL PRIVILEGES")
+    await influxql(influxd, f'CREATE DATABASE "{churn_db}"')
+    await influxql(influxd, f'CREATE DATABASE "{sizes_db}"')
+    await influxql(influxd, "CREATE USER broker WITH PASSWORD 'broker-pw'")
+    await influxql(influxd, f'GRANT WRITE ON "{churn_db}" TO broker')
+    writer = changed(fault_settings, influx_username="broker", influx_password="broker-pw")
+
+    async with running_broker(writer, metrics_token) as broker:
+        refused = await broker.post("/", json=tfa_fixture("image_size.json"))
+        # InfluxDB down for a moment: a churn payload waits in the spool too
+        influxd.kill()
+        spooled = await broker.post("/", json=churn("spooled"))
+        influxd.start(INFLUXDB_HTTP_AUTH_ENABLED="true")
+        # the churn database drains although the sizes database keeps being refused ...
+        deadline = time.monotonic() + 30
+        while (state := await spool_state(broker, admin_token))["backlogged_databases"] != [sizes_db]:
+            assert time.monotonic() < deadline, f"the churn database did not drain: {state}"
+            await asyncio.sleep(0.1)
+        # ... and its new payloads go to InfluxDB straight away
+        direct = await broker.post("/", json=churn("direct"))
+        stuck = await broker.post("/", json=tfa_fixture("image_size.json"))
+        waiting = await spool_state(broker, admin_token)
+        await influxql(influxd, f'GRANT WRITE ON "{sizes_db}" TO broker')
+        await drained(broker, admin_token)
+
+    assert refused.status_code == 204, refused.text
+    assert [refused.headers["x-stored-in"], spooled.headers["x-stored-in"]] == ["spool", "spool"]
+    assert direct.headers["x-stored-in"] == "influxdb"
+    assert stuck.headers["x-stored-in"] == "spool"
+    assert waiting["spooled_payloads"] == 2
+    assert list(waiting["waiting_databases"]) == [sizes_db]
+    reader = InfluxReader(influxd.url)
+    reader.client.auth = httpx.BasicAuth(*INFLUX_ADMIN)
+    try:
+        churned = [point.tags["Target_Tag"] for point in await reader.points(churn_db, MEASUREMENT)]
+        sizes = await reader.points(sizes_db, "zynqmp-tspd-tdram")
+    finally:
+        await reader.aclose()
+    assert sorted(churned) == ["direct", "spooled"]
+    # both payloads are the same point (same tags and time): stored once
+    assert len(sizes) == 1
+    assert sizes[0].fields["BL31_B"] == 26676

@@ -68,7 +68,7 @@ async def test_a_point_influxdb_rejects_is_reported_to_its_sender_and_the_others
     error = answers[10].json()["error"]
     assert error["code"] == "points_rejected"
     assert "field type conflict" in error["message"]
-    assert "without `time` is stored as a new point" in error["message"]
+    assert "Sent again unchanged, they overwrite themselves" in error["message"]
     points = await reader.points(databases["tfa_code_churn"], "TFA_CodeChurn_Tracking")
     assert {point.tags["Target_Tag"] for point in points} == {"first", *(f"ok{n}" for n in range(20))}
 

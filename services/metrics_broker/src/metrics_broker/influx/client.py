@@ -3,7 +3,8 @@
     InfluxError
     ├── InfluxUnavailable   down, unreachable, too slow (the write timeout), 5xx,     → spool / 503
     │                       or refusing us (401, 403, 429): nothing the sender can fix
-    │   └── DatabaseMissing 404 "database not found": created again, then retried
+    │   ├── DatabaseMissing 404 "database not found": created again, then retried
+    │   └── NotAdmin        CREATE DATABASE refused: the broker's InfluxDB user is no admin
     └── PointsRejected      other 4xx: a line it cannot parse, a field type conflict, → 422 to the sender
                             a body too large (413)
 
@@ -49,7 +50,7 @@ class InfluxUnavailable(InfluxError, ServiceUnavailable):
         super().__init__(
             f"InfluxDB is unavailable ({reason}): "
             "the points are not known to be stored (InfluxDB may still store what it did not acknowledge "
-            "in time). Retry shortly; a retried point without `time` is stored as a new point.",
+            "in time). Retry shortly with the same body: points without `time` get the same moment again.",
             headers={"Retry-After": RETRY_AFTER_SECONDS},
         )
         self.reason = reason
@@ -60,6 +61,11 @@ class DatabaseMissing(InfluxUnavailable):
     should that fail too, it is one more way of InfluxDB being unavailable."""
 
 
+class NotAdmin(InfluxUnavailable):
+    """InfluxDB (with authentication on) refused `CREATE DATABASE`: the broker's user may write, but
+    databases are created by an administrator."""
+
+
 class PointsRejected(InfluxError, QAHubError):
     """InfluxDB refused some lines; the others of the same write are stored (a partial write)."""
 
@@ -68,9 +74,10 @@ class PointsRejected(InfluxError, QAHubError):
 
     def __init__(self, reason: str) -> None:
         super().__init__(
-            f"InfluxDB rejected points of this payload: {reason}. Points it did not reject are stored: "
-            "sent again, a point with `time` overwrites itself, but a point without `time` is stored "
-            "as a new point (send only the rejected points, or give every point a `time`)."
+            f"InfluxDB rejected points of this payload: {reason}. Points it did not reject are stored. "
+            "Sent again unchanged, they overwrite themselves (points without `time` get the same moment "
+            "again); a changed payload stamps its points without `time` anew, so send only the fixed "
+            "points then."
         )
         self.reason = reason
 
@@ -97,8 +104,8 @@ class InfluxDB:
                 port=parts.port or (443 if ssl else 8086),
                 path=path,
                 ssl=ssl,
-                username=username,
-                password=password,
+                # as a header: aiohttp deprecated its `auth=`, which aioinflux builds from a username
+                headers=_basic_authorization(username, password),
                 timeout=aiohttp.ClientTimeout(total=timeout_seconds),
                 loop=asyncio.get_running_loop(),
             )
@@ -119,7 +126,11 @@ class InfluxDB:
         try:
             await self._client.query(f'CREATE DATABASE "{name}"', db=name)
         except InfluxDBError as exc:
+            if "not authorized" in str(exc):
+                raise NotAdmin(f"CREATE DATABASE {name} refused: {exc}") from exc
             raise InfluxUnavailable(f"CREATE DATABASE {name} failed: {exc}") from exc
+        except ValueError as exc:  # not JSON: not InfluxDB's own answer (a proxy's error page)
+            raise InfluxUnavailable(f"CREATE DATABASE {name}: not an InfluxDB answer ({exc})") from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise InfluxUnavailable(_describe(exc)) from exc
 
@@ -140,6 +151,12 @@ class InfluxDB:
 
     async def close(self) -> None:
         await self._client.close()
+
+
+def _basic_authorization(username: str | None, password: str | None) -> dict[str, str]:
+    if not username:
+        return {}
+    return {"Authorization": aiohttp.BasicAuth(username, password or "").encode()}
 
 
 def _describe(exc: BaseException) -> str:

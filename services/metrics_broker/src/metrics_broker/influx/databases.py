@@ -2,13 +2,20 @@
 
 Concurrent requests for a database not created yet share one `CREATE DATABASE`: while InfluxDB is
 down or frozen, a burst costs one attempt (bounded by the write timeout), not one per request in turn.
+
+With authentication on, the broker's InfluxDB user may be a writer, not an admin: `CREATE DATABASE` is
+then refused, the database is assumed to be an administrator's, and the writes say whether it exists
+(a write to a missing one is refused, and waits in the spool until it is created).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 
-from metrics_broker.influx.client import InfluxDB
+from metrics_broker.influx.client import InfluxDB, NotAdmin
+
+logger = logging.getLogger(__name__)
 
 
 class Databases:
@@ -31,7 +38,10 @@ class Databases:
 
     async def _create(self, name: str) -> None:
         try:
-            await self._influx.create_database(name)
+            try:
+                await self._influx.create_database(name)
+            except NotAdmin as exc:
+                logger.warning("%s; writing to it as it is (an administrator creates it)", exc.reason)
             self._created.add(name)
         finally:
             del self._creating[name]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import json
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request, Response
@@ -12,6 +12,7 @@ from metrics_broker.deps import PointsDep, RegistryDep, SettingsDep, WriterDep
 from metrics_broker.kinds.service import authorize
 from metrics_broker.points.schemas import PointsBatch, PointsStored, inline_schema
 from metrics_broker.points.service import checked_key
+from metrics_broker.tfa.service import database_of
 from metrics_broker.tfa.validation import OFFLOAD_BYTES, Accepted, kind_named, parse_json, validate_points
 from qahub_shared.auth.dependencies import Caller
 from qahub_shared.auth.principal import Scope
@@ -64,29 +65,43 @@ async def store_points(
     caller.require(Scope.METRICS_WRITE)
     key = checked_key(idempotency_key)
     body = await raw_body(request)
-    accepted_at_ns = time.time_ns()
     large = len(body) > OFFLOAD_BYTES
     payload = await run_in_threadpool(parse_json, body) if large else parse_json(body)
     name = kind_named(payload, "kind")
     kinds = await registry.kinds(name)
     if name is not None and name in kinds:
         authorize(caller, kinds[name])
+    acceptance = await points.accept(sender=caller.subject, body=body, key=key)
 
     def check() -> Accepted:
         return validate_points(
-            payload, kinds=kinds, max_points=settings.max_points_per_request, accepted_at_ns=accepted_at_ns
+            payload,
+            kinds=kinds,
+            max_points=settings.max_points_per_request,
+            accepted_at_ns=acceptance.accepted_at_ns,
         )
 
-    accepted = await run_in_threadpool(check) if large else check()
-    answer = await points.store(
-        writer,
-        databases=settings.influx_databases,
-        accepted=accepted,
-        caller=caller.subject,
-        key=key,
-        body=body,
-    )
-    headers = {"X-Stored-In": answer.stored_in}
-    if answer.replayed:
+    try:
+        # a retry is checked as a new request would be before it gets the first answer
+        accepted = await run_in_threadpool(check) if large else check()
+    except BaseException:
+        await points.abandon(acceptance)
+        raise
+    if acceptance.replay is not None:
+        answer, replayed = acceptance.replay, True
+    else:
+        stored = await points.write(
+            writer, databases=settings.influx_databases, accepted=accepted, acceptance=acceptance
+        )
+        answer = PointsStored(
+            kind=accepted.kind.name,
+            database=database_of(accepted, settings.influx_databases),
+            points=len(accepted.points),
+            stored_in=stored,
+        ).model_dump_json()
+        replayed = False
+        await points.complete(acceptance, answer)
+    headers = {"X-Stored-In": str(json.loads(answer)["stored_in"])}
+    if replayed:
         headers["Idempotent-Replayed"] = "true"
-    return Response(answer.body, media_type="application/json", headers=headers)
+    return Response(answer, media_type="application/json", headers=headers)

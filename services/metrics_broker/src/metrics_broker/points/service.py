@@ -1,22 +1,25 @@
-"""Storing a batch of points once per `Idempotency-Key`.
+"""Storing a payload once: per `Idempotency-Key` when it has one, and with the same moment for its
+time-less points when it is a retry (see `retries`).
 
-    no key ─────────────────────────────────────────────▶ write ─▶ 200
+    no key ─────────────────────────────────────────────▶ write ─▶ 200 / 204
+                                                            └ fails ─▶ its moment kept for the retry
     key, unknown (or expired) ─▶ claim ─▶ write ─▶ remember the answer ─▶ 200
-                                            └ fails (422, 503) ─▶ release the key ─▶ the error
+                                            └ fails (422, 503) ─▶ release the key, keep its moment
     key, same caller, same body, answered ───────────────▶ that answer again (`Idempotent-Replayed: true`)
     key, same caller, another body ──────────────────────▶ 422 `idempotency_key_reused`
     key, same caller, its first request still running ───▶ 409, retry later
 
 Keys are per caller (the token's user) and kept `QAHUB_IDEMPOTENCY_KEY_HOURS`. The body is compared
 byte for byte (SHA-256). A claim whose request never finished (its broker died) is taken over after
-`LEASE`. Without PostgreSQL, a request with a key gets a 503: its retries could not be recognized.
+`LEASE`. The moment a key's first attempt stamped time-less points with is kept with the key, so every
+retry of that body stamps the same. Without PostgreSQL, a request with a key gets a 503: its retries could
+not be recognized.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 import re
 import time
@@ -26,9 +29,9 @@ from datetime import timedelta
 
 from starlette.concurrency import run_in_threadpool
 
-from metrics_broker.influx.writer import PointWriter
+from metrics_broker.influx.writer import PointWriter, Stored
 from metrics_broker.points.repository import IdempotencyKeys
-from metrics_broker.points.schemas import PointsStored
+from metrics_broker.points.retries import RetryMoments
 from metrics_broker.tfa import service as tfa_service
 from metrics_broker.tfa.validation import OFFLOAD_BYTES, Accepted
 from qahub_shared.errors import Conflict, ErrorDetail, InvalidInput, QAHubError, ServiceUnavailable
@@ -56,74 +59,98 @@ def checked_key(key: str | None) -> str | None:
 
 
 @dataclass(frozen=True, slots=True)
-class Answer:
-    body: str
-    """The JSON answer, byte for byte what the first request was answered."""
-    stored_in: str
-    replayed: bool
+class Acceptance:
+    """A payload let in: the moment its time-less points get, and how a failure is remembered."""
+
+    sender: str
+    digest: str
+    """SHA-256 of the body, hex."""
+    accepted_at_ns: int
+    key: str | None = None
+    """The `Idempotency-Key` this request holds (None: no key, or a replay)."""
+    replay: str | None = None
+    """The first answer of this key, to send again instead of writing."""
 
 
 class PointsService:
+    """How a payload is stored once: `accept` it (its moment, its key), then `write` it; for a key,
+    `complete` with the answer, or `abandon` when the payload turns out invalid."""
+
     def __init__(self, keys: IdempotencyKeys, *, keep_hours: float) -> None:
         self._keys = keys
         self._keep = timedelta(hours=keep_hours)
+        self._moments = RetryMoments()
         self._purged_at = time.monotonic()
         self._purges: set[asyncio.Task[None]] = set()
 
-    async def store(
-        self,
-        writer: PointWriter,
-        *,
-        databases: Mapping[str, str],
-        accepted: Accepted,
-        caller: str,
-        key: str | None,
-        body: bytes,
-    ) -> Answer:
-        if key is None:
-            return _answer(await self._write(writer, databases, accepted), replayed=False)
-        self._maybe_purge()
-        # ~1.5 ms per MiB: a large body is hashed off the event loop, as it was parsed
+    async def accept(self, *, sender: str, body: bytes, key: str | None = None) -> Acceptance:
+        # ~1.5 ms per MiB: a large body is hashed off the event loop, as it is parsed
         digest = await _sha256(body) if len(body) > OFFLOAD_BYTES else hashlib.sha256(body).hexdigest()
+        if key is None:
+            return Acceptance(sender, digest, self._moments.moment(sender, digest))
+        self._maybe_purge()
         held = await self._keys.claim(
-            caller=caller, key=key, body_sha256=digest, keep=self._keep, lease=LEASE
+            caller=sender,
+            key=key,
+            body_sha256=digest,
+            accepted_at_ns=time.time_ns(),
+            keep=self._keep,
+            lease=LEASE,
         )
-        if held is not None:
-            if held.body_sha256 != digest:
-                raise KeyReused(
-                    f"Idempotency-Key {key[:64]!r} was used for another body; use a new key for new points.",
-                    details=[ErrorDetail(loc=["header", "Idempotency-Key"], message="used for another body")],
-                )
-            if held.response is None:
-                raise Conflict(
-                    f"A request with Idempotency-Key {key[:64]!r} is still being stored; retry shortly.",
-                    headers={"Retry-After": "1"},
-                )
-            return _answer(held.response, replayed=True)
+        if held.mine:
+            return Acceptance(sender, digest, held.accepted_at_ns, key=key)
+        if held.body_sha256 != digest:
+            raise KeyReused(
+                f"Idempotency-Key {key[:64]!r} was used for another body; use a new key for new points.",
+                details=[ErrorDetail(loc=["header", "Idempotency-Key"], message="used for another body")],
+            )
+        if held.response is None:
+            raise Conflict(
+                f"A request with Idempotency-Key {key[:64]!r} is still being stored; retry shortly.",
+                headers={"Retry-After": "1"},
+            )
+        return Acceptance(sender, digest, held.accepted_at_ns, replay=held.response)
+
+    async def abandon(self, acceptance: Acceptance) -> None:
+        """The payload was refused before any write (invalid): its key is free for another body."""
+        if acceptance.key is not None:
+            await self._release(acceptance, keep_moment=False)
+
+    async def write(
+        self, writer: PointWriter, *, databases: Mapping[str, str], accepted: Accepted, acceptance: Acceptance
+    ) -> Stored:
+        """Store the points; a failure (or the sender hanging up) keeps their moment for the retry."""
         try:
-            answer = await self._write(writer, databases, accepted)
+            stored = await tfa_service.store(writer, databases=databases, accepted=accepted)
         except BaseException:
-            try:
-                await self._keys.release(caller=caller, key=key)
-            except ServiceUnavailable:
-                logger.warning("could not release idempotency key %r; it is taken over after %s", key, LEASE)
+            if acceptance.key is None:
+                self._moments.failed(acceptance.sender, acceptance.digest, acceptance.accepted_at_ns)
+            else:
+                await self._release(acceptance, keep_moment=True)
             raise
+        if acceptance.key is None:
+            self._moments.succeeded(acceptance.sender, acceptance.digest)
+        return stored
+
+    async def complete(self, acceptance: Acceptance, answer: str) -> None:
+        """Remember the answer of a keyed request, for its retries."""
+        if acceptance.key is None:
+            return
         try:
-            await self._keys.complete(caller=caller, key=key, response=answer)
+            await self._keys.complete(caller=acceptance.sender, key=acceptance.key, response=answer)
         except ServiceUnavailable:
             # the points are stored: answer so; a retry gets 409 until the lease ends, then writes again
-            # (harmless: identical points overwrite each other)
-            logger.warning("could not remember the answer for idempotency key %r", key)
-        return _answer(answer, replayed=False)
+            # with the same moment (harmless: identical points overwrite each other)
+            logger.warning("could not remember the answer for idempotency key %r", acceptance.key)
 
-    async def _write(self, writer: PointWriter, databases: Mapping[str, str], accepted: Accepted) -> str:
-        stored = await tfa_service.store(writer, databases=databases, accepted=accepted)
-        return PointsStored(
-            kind=accepted.kind.name,
-            database=tfa_service.database_of(accepted, databases),
-            points=len(accepted.points),
-            stored_in=stored,
-        ).model_dump_json()
+    async def _release(self, acceptance: Acceptance, *, keep_moment: bool) -> None:
+        assert acceptance.key is not None
+        try:
+            await self._keys.release(caller=acceptance.sender, key=acceptance.key, keep_moment=keep_moment)
+        except ServiceUnavailable:
+            logger.warning(
+                "could not release idempotency key %r; it is taken over after %s", acceptance.key, LEASE
+            )
 
     def _maybe_purge(self) -> None:
         now = time.monotonic()
@@ -141,10 +168,6 @@ class PointsService:
             return
         if forgotten:
             logger.info("forgot %d expired idempotency keys", forgotten)
-
-
-def _answer(body: str, *, replayed: bool) -> Answer:
-    return Answer(body=body, stored_in=str(json.loads(body)["stored_in"]), replayed=replayed)
 
 
 async def _sha256(body: bytes) -> str:

@@ -1,14 +1,20 @@
-"""The drainer: one background task that writes spooled payloads to InfluxDB, oldest first.
+"""The drainer: one background task that writes spooled payloads to InfluxDB, each database oldest first.
 
-It takes up to `batch_size` payloads at a time, writes consecutive ones for the same database together,
-and removes them from the spool once InfluxDB has acknowledged them. When InfluxDB is unavailable, it
-keeps what was written, waits (exponential backoff, `retry_min_seconds` doubling up to
-`retry_max_seconds`) and starts again from the oldest. A payload InfluxDB rejects goes to the dead-letter
+Each database drains on its own: a round takes up to `batch_size` of its oldest payloads, writes them
+(consecutive ones together, up to `max_points` points per write) and removes them from the spool once
+InfluxDB has acknowledged them. When InfluxDB cannot take a database's payloads (down, slow, or refusing
+that database: a 401 or 403 for a database the broker may not create or write), that database waits
+(exponential backoff, `retry_min_seconds` doubling up to `retry_max_seconds`) and starts again from its
+oldest, while the other databases go on draining. A payload InfluxDB rejects goes to the dead-letter
 table with InfluxDB's reason. A write that timed out may still have landed; writing it again is harmless,
 identical points overwrite each other, so each point is stored exactly once.
 
-`backlog` is what the request path reads: True while anything may wait in the spool, so that new
-payloads queue behind it instead of overtaking it.
+`has_backlog(database)` is what the request path reads: true while anything of that database may wait in
+the spool, so that its new payloads queue behind it instead of overtaking it. When PostgreSQL cannot be
+reached at start, what a previous run left there is unknown until it can: meanwhile payloads go straight
+to InfluxDB (the broker keeps serving without PostgreSQL) and may overtake that backlog. Overtaking matters
+only for a point with the same measurement, tags and time as a spooled one, which would then overwrite
+the newer one when the drainer writes it.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 
 from metrics_broker.influx.client import InfluxUnavailable, PointsRejected
@@ -25,6 +32,22 @@ from metrics_broker.spool.repository import Batch, Spool, SpooledPayload, SpoolU
 logger = logging.getLogger(__name__)
 
 IDLE_CHECK_SECONDS = 5.0
+
+
+class _Backoff:
+    """Exponential backoff: `shortest` doubling up to `longest`, reset by a success."""
+
+    def __init__(self, shortest: float, longest: float) -> None:
+        self._shortest = shortest
+        self._longest = longest
+        self.delay = 0.0
+        self.until = 0.0
+        """Loop time before which nothing is tried."""
+
+    def failed(self, now: float) -> float:
+        self.delay = min(max(self.delay * 2, self._shortest), self._longest)
+        self.until = now + self.delay
+        return self.delay
 
 
 class Drainer:
@@ -45,32 +68,58 @@ class Drainer:
         self._retry_min = retry_min_seconds
         self._retry_max = retry_max_seconds
         self._woken = asyncio.Event()
-        self._appending = 0
         self._task: asyncio.Task[None] | None = None
-        self.backlog = False
+        self._looked = False
+        """The spool has been looked into once: `_backlog` holds every database waiting in it."""
+        self._backlog: set[str] = set()
+        self._appending: Counter[str] = Counter()
+        self._appended: Counter[str] = Counter()
+        """Appends committed per database: a drain that saw the spool empty checks none came in since."""
+        self._waits: dict[str, _Backoff] = {}
         self.drained_points = 0
         """Spooled points written to InfluxDB since start (observability)."""
 
-    @contextlib.asynccontextmanager
-    async def appending(self) -> AsyncIterator[None]:
-        """Wrap an append to the spool: once it is in, new payloads queue behind it; the drainer wakes.
+    def has_backlog(self, database: str) -> bool:
+        """Whether a new payload for `database` must queue behind the spool (not overtake it)."""
+        return database in self._backlog
 
-        A failed append leaves `backlog` as it was: with PostgreSQL down, one InfluxDB hiccup must not
+    @property
+    def backlog(self) -> bool:
+        """Whether any database has a backlog."""
+        return bool(self._backlog)
+
+    @property
+    def backlogged_databases(self) -> list[str]:
+        return sorted(self._backlog)
+
+    def waiting_databases(self) -> dict[str, float]:
+        """The databases InfluxDB could not take lately, and their current retry delay (seconds)."""
+        return {database: wait.delay for database, wait in sorted(self._waits.items()) if wait.delay}
+
+    @contextlib.asynccontextmanager
+    async def appending(self, database: str) -> AsyncIterator[None]:
+        """Wrap an append to the spool: once it is in, new payloads for its database queue behind it; the
+        drainer wakes.
+
+        A failed append leaves the backlog as it was: with PostgreSQL down, one InfluxDB hiccup must not
         send every later payload to a spool that cannot take it while InfluxDB could."""
-        self._appending += 1
+        self._appending[database] += 1
         try:
             yield
-            self.backlog = True
+            self._backlog.add(database)
+            self._appended[database] += 1
         finally:
-            self._appending -= 1
+            self._appending[database] -= 1
+            if not self._appending[database]:
+                del self._appending[database]
             self._woken.set()
 
     async def start(self, *, check_timeout_seconds: float) -> None:
-        """Look once whether the spool holds anything (a previous run's), then drain in the background."""
+        """Look once which databases the spool holds (a previous run's), then drain in the background."""
         try:
-            self.backlog = not await asyncio.wait_for(self._spool.is_empty(), check_timeout_seconds)
+            await asyncio.wait_for(self._look(), check_timeout_seconds)
         except (SpoolUnavailable, TimeoutError) as exc:
-            # keep serving: the drainer keeps looking, and finds the backlog once PostgreSQL answers
+            # keep serving: the drainer keeps looking (see the module docstring)
             logger.warning("could not look into the spool at start (%s); will retry", exc)
         self._task = asyncio.create_task(self._run(), name="spool-drainer")
 
@@ -80,44 +129,74 @@ class Drainer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
+    async def _look(self) -> None:
+        self._backlog |= await self._spool.databases()
+        self._looked = True
+
     async def _run(self) -> None:
-        delay = 0.0
+        loop = asyncio.get_running_loop()
+        spool_wait = _Backoff(self._retry_min, self._retry_max)
         while True:
             self._woken.clear()
             try:
-                emptied = await self._drain()
-            except (InfluxUnavailable, SpoolUnavailable) as exc:
-                delay = min(max(delay * 2, self._retry_min), self._retry_max)
+                if not self._looked or not self._backlog:
+                    # at start, and when idle: what other brokers sharing the spool left behind
+                    await self._look()
+                progressed = await self._round(loop.time())
+            except SpoolUnavailable as exc:
+                delay = spool_wait.failed(loop.time())
                 logger.info("spool: cannot drain now (%s); next try in %.1fs", exc.reason, delay)
                 await asyncio.sleep(delay)
                 continue
             except Exception:
                 logger.exception("spool: unexpected error while draining")
-                delay = min(max(delay * 2, self._retry_min), self._retry_max)
-                await asyncio.sleep(delay)
+                await asyncio.sleep(spool_wait.failed(loop.time()))
                 continue
-            delay = 0.0
-            if emptied:
-                if self._appending == 0 and not self._woken.is_set():
-                    self.backlog = False
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._woken.wait(), IDLE_CHECK_SECONDS)
+            spool_wait.delay = 0.0
+            if progressed:
+                continue
+            waits = [self._waits[database].until for database in self._backlog if database in self._waits]
+            timeout = min([IDLE_CHECK_SECONDS, *(until - loop.time() for until in waits)])
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._woken.wait(), max(timeout, 0.0))
 
-    async def _drain(self) -> bool:
-        """Drain until the spool is empty (True). Raises when InfluxDB or PostgreSQL is unavailable,
-        after removing from the spool what was written."""
-        while True:
-            unavailable: InfluxUnavailable | None = None
-            async with self._spool.oldest(self._batch_size) as batch:
-                if not batch.payloads:
-                    return True
-                self.backlog = True
-                try:
-                    await self._write(batch)
-                except InfluxUnavailable as exc:
-                    unavailable = exc  # leave the block normally: what was written leaves the spool
-            if unavailable is not None:
-                raise unavailable
+    async def _round(self, now: float) -> bool:
+        """One batch of each database that is not waiting; whether any payload left the spool."""
+        progressed = False
+        for database in sorted(self._backlog):
+            wait = self._waits.get(database)
+            if wait is not None and wait.until > now:
+                continue
+            appended = self._appended[database]
+            try:
+                drained = await self._drain_batch(database)
+            except InfluxUnavailable as exc:
+                wait = self._waits.setdefault(database, _Backoff(self._retry_min, self._retry_max))
+                delay = wait.failed(asyncio.get_running_loop().time())
+                logger.info("spool: cannot write %s now (%s); next try in %.1fs", database, exc.reason, delay)
+                continue
+            self._waits.pop(database, None)
+            if drained:
+                progressed = True
+            elif not self._appending[database] and self._appended[database] == appended:
+                # empty, and nothing was appended meanwhile: new payloads may go to InfluxDB again
+                self._backlog.discard(database)
+        return progressed
+
+    async def _drain_batch(self, database: str) -> int:
+        """Write a batch of the database's oldest payloads; how many left the spool. Raises when InfluxDB
+        or PostgreSQL is unavailable, after removing from the spool what was written."""
+        unavailable: InfluxUnavailable | None = None
+        async with self._spool.oldest(database, self._batch_size) as batch:
+            if not batch.payloads:
+                return 0
+            try:
+                await self._write(batch)
+            except InfluxUnavailable as exc:
+                unavailable = exc  # leave the block normally: what was written leaves the spool
+        if unavailable is not None:
+            raise unavailable
+        return len(batch.payloads)
 
     async def _write(self, batch: Batch) -> None:
         for run in _runs(batch.payloads, self._max_points):
@@ -144,11 +223,11 @@ class Drainer:
 
 
 def _runs(payloads: list[SpooledPayload], max_points: int) -> Iterator[list[SpooledPayload]]:
-    """Consecutive payloads for one database, up to `max_points` points per run (order kept)."""
+    """Consecutive payloads, up to `max_points` points per run (order kept)."""
     run: list[SpooledPayload] = []
     points = 0
     for payload in payloads:
-        if run and (payload.database != run[0].database or points + payload.points > max_points):
+        if run and points + payload.points > max_points:
             yield run
             run, points = [], 0
         run.append(payload)

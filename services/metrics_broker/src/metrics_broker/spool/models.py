@@ -3,7 +3,7 @@ even in one database; its alembic version table lives there too)."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, DateTime, Identity, Integer, MetaData, Table, Text, func
+from sqlalchemy import BigInteger, Column, DateTime, Identity, Index, Integer, MetaData, Table, Text, func
 
 SCHEMA = "metrics_broker"
 
@@ -27,6 +27,8 @@ spooled_payload = Table(
     Column("lines", Text, nullable=False, comment="Line protocol, one point per line, timestamps included"),
     Column("points", Integer, nullable=False),
     Column("accepted_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # each database drains on its own, oldest first
+    Index(None, "database", "id"),
 )
 
 dead_letter = Table(

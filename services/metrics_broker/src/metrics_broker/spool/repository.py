@@ -32,8 +32,8 @@ DATABASE_ERRORS = _DATABASE_ERRORS = (
 
 SPOOL_UNAVAILABLE = (
     "InfluxDB and the spool are both unavailable: the points are not known to be stored (InfluxDB may "
-    "still store what it did not acknowledge in time). Retry shortly; a retried point without `time` is "
-    "stored as a new point."
+    "still store what it did not acknowledge in time). Retry shortly with the same body: points without "
+    "`time` get the same moment again."
 )
 
 
@@ -119,22 +119,25 @@ class Spool:
         except _DATABASE_ERRORS as exc:
             raise _unavailable(exc) from exc
 
-    async def is_empty(self) -> bool:
+    async def databases(self) -> set[str]:
+        """The databases with payloads waiting."""
         try:
             async with self._engine.connect() as connection:
-                found = await connection.execute(select(spooled_payload.c.id).limit(1))
-                return found.first() is None
+                found = await connection.execute(select(spooled_payload.c.database).distinct())
+                return set(found.scalars())
         except _DATABASE_ERRORS as exc:
             raise _unavailable(exc) from exc
 
     @asynccontextmanager
-    async def oldest(self, limit: int) -> AsyncIterator[Batch]:
-        """The oldest spooled payloads, locked for this transaction (another broker sharing the spool
-        skips them); what the caller marks done or dead is removed when the block ends without error."""
+    async def oldest(self, database: str, limit: int) -> AsyncIterator[Batch]:
+        """The database's oldest spooled payloads, locked for this transaction (another broker sharing
+        the spool skips them); what the caller marks done or dead is removed when the block ends without
+        error."""
         try:
             async with self._engine.begin() as connection:
                 rows = await connection.execute(
                     select(spooled_payload)
+                    .where(spooled_payload.c.database == database)
                     .order_by(spooled_payload.c.id)
                     .limit(limit)
                     .with_for_update(skip_locked=True)

@@ -30,7 +30,14 @@ class DeadLetterPublic(BaseModel):
 
 
 class SpoolState(BaseModel):
-    backlog: bool = Field(description="New payloads queue behind spooled ones (true while any wait).")
+    backlog: bool = Field(
+        description="Some database's new payloads queue behind its spooled ones (true while any wait)."
+    )
+    backlogged_databases: list[str] = Field(description="The databases whose new payloads go to the spool.")
+    waiting_databases: dict[str, float] = Field(
+        description="Databases InfluxDB could not take lately (down, slow, or refusing the broker), with "
+        "the delay before the drainer tries again, in seconds; the others drain meanwhile."
+    )
     spooled_payloads: int
     spooled_points: int
     oldest_age_seconds: float | None = Field(description="How long the oldest spooled payload has waited.")
@@ -52,6 +59,8 @@ async def spool_state(
     oldest = stats.oldest_accepted_at
     return SpoolState(
         backlog=drainer.backlog,
+        backlogged_databases=drainer.backlogged_databases,
+        waiting_databases=drainer.waiting_databases(),
         spooled_payloads=stats.payloads,
         spooled_points=stats.points,
         oldest_age_seconds=None if oldest is None else (datetime.now(UTC) - oldest).total_seconds(),

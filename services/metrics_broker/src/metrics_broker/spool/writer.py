@@ -1,13 +1,16 @@
 """The writer requests await: InfluxDB first (group commit), the spool when InfluxDB cannot take it.
 
-    spool empty:      write to InfluxDB ──ok──▶ 204 (X-Stored-In: influxdb)
+    nothing of the payload's database waits in the spool:
+                      write to InfluxDB ──ok──▶ 204 (X-Stored-In: influxdb)
                            │ unavailable (down, 5xx, slower than the write timeout)
                            ▼
                       append to the spool ──ok──▶ 204 (X-Stored-In: spool)  ──▶ the drainer writes it later
                            │ unavailable
                            ▼
                       503 + Retry-After: nothing stored, nothing claimed
-    spool not empty:  append to the spool directly, so nothing overtakes what waits there
+    the database has a backlog in the spool:
+                      append to the spool directly, so nothing overtakes what waits there; other
+                      databases are not affected
 
 A point InfluxDB rejects (422) is not spooled: sending it again would not make it valid.
 """
@@ -36,7 +39,7 @@ class SpoolingWriter:
         return stored
 
     async def _write(self, database: str, lines: Sequence[str]) -> Stored:
-        if not self._drainer.backlog:
+        if not self._drainer.has_backlog(database):
             try:
                 return await self._direct.write(database, lines)
             except InfluxUnavailable:
@@ -44,6 +47,6 @@ class SpoolingWriter:
             except PointsRejected:
                 self._counters.rejected[database] += len(lines)
                 raise
-        async with self._drainer.appending():
+        async with self._drainer.appending(database):
             await self._spool.append(database, lines)
         return Stored.SPOOL

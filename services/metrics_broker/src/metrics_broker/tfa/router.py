@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import time
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from metrics_broker.deps import RegistryDep, SettingsDep, WriterDep
+from metrics_broker.deps import PointsDep, RegistryDep, SettingsDep, WriterDep
 from metrics_broker.kinds.service import authorize
-from metrics_broker.tfa import service
+from metrics_broker.points.service import Acceptance
 from metrics_broker.tfa.json_schema import json_schema
 from metrics_broker.tfa.kinds import KINDS
 from metrics_broker.tfa.validation import (
@@ -29,28 +29,37 @@ from qahub_shared.errors import ERROR_RESPONSES, NotFound
 router = APIRouter(tags=["tfa"])
 
 
+@dataclass(frozen=True, slots=True)
+class Payload:
+    accepted: Accepted
+    acceptance: Acceptance
+
+
 async def tfa_payload(
-    request: Request, caller: Caller, settings: SettingsDep, registry: RegistryDep
-) -> Accepted:
+    request: Request, caller: Caller, settings: SettingsDep, registry: RegistryDep, points: PointsDep
+) -> Payload:
     """The body, checked: the token first (no work for strangers), then the JSON, whether this token may
     write the kind it names, then the kind's rules."""
     caller.require(Scope.METRICS_WRITE)
     body = await raw_body(request)
-    # fixed once: every point without `time` gets it, and retries of this payload reuse it
-    accepted_at_ns = time.time_ns()
     large = len(body) > OFFLOAD_BYTES
     payload = await run_in_threadpool(parse_json, body) if large else parse_json(body)
     name = kind_named(payload)
     kinds = await registry.kinds(name)
     if name is not None and name in kinds:
         authorize(caller, kinds[name])
+    # fixed once: every point without `time` gets it, and a retry of this payload gets it again
+    acceptance = await points.accept(sender=caller.subject, body=body)
 
     def check() -> Accepted:
         return validate(
-            payload, kinds=kinds, max_points=settings.max_points_per_request, accepted_at_ns=accepted_at_ns
+            payload,
+            kinds=kinds,
+            max_points=settings.max_points_per_request,
+            accepted_at_ns=acceptance.accepted_at_ns,
         )
 
-    return await run_in_threadpool(check) if large else check()
+    return Payload(await run_in_threadpool(check) if large else check(), acceptance)
 
 
 @router.post(
@@ -74,13 +83,18 @@ async def tfa_payload(
     },
 )
 async def store_payload(
-    accepted: Annotated[Accepted, Depends(tfa_payload)], writer: WriterDep, settings: SettingsDep
+    payload: Annotated[Payload, Depends(tfa_payload)],
+    writer: WriterDep,
+    settings: SettingsDep,
+    points: PointsDep,
 ) -> Response:
     """`{"api_version": "1.0", "metadata": {"metrics": "<kind>"}, "data": [points]}` with
     `Authorization: JWT <token>` (or `Bearer`) holding `metrics:write`. 204 once InfluxDB has
     acknowledged every point, or, while InfluxDB cannot take them, once they are in the durable spool
     (`X-Stored-In: influxdb` or `spool`); each kind's rules are at `GET /schemas/{kind}`."""
-    stored = await service.store(writer, databases=settings.influx_databases, accepted=accepted)
+    stored = await points.write(
+        writer, databases=settings.influx_databases, accepted=payload.accepted, acceptance=payload.acceptance
+    )
     return Response(status_code=204, headers={"X-Stored-In": stored.value})
 
 
