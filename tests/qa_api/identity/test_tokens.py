@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import httpx
 import pytest
 
@@ -155,6 +157,39 @@ async def test_token_listing_is_paginated(anonymous: httpx.AsyncClient, admin_to
             break
 
     assert seen == list(reversed(made))
+
+
+async def test_tokens_expired_for_a_month_are_forgotten_when_their_owner_gets_a_new_one(
+    anonymous: httpx.AsyncClient, admin_token: str, database_url: str
+) -> None:
+    # the metrics broker's POST /auth makes a token per CI run: they must not pile up for ever
+    username = unique("daily")
+    await create_user(anonymous, admin_token, username)
+    session = await login(anonymous, username)
+    old, recent = [
+        (await create_token(anonymous, session, name=name, scopes=["runs:read"], expires_in_days=1))[
+            "token_id"
+        ]
+        for name in ("old", "recent")
+    ]
+    connection = await asyncpg.connect(database_url.replace("+asyncpg", ""))
+    try:
+        for token_id, days in ((old, 31), (recent, 29)):
+            await connection.execute(
+                "UPDATE api_token SET expires_at = now() - make_interval(days => $2) WHERE id = $1",
+                uuid.UUID(token_id),
+                days,
+            )
+    finally:
+        await connection.close()
+
+    new = await create_token(anonymous, session, name="new", scopes=["runs:read"])
+    listed = await anonymous.get(
+        "/api/v2/tokens", params={"include_inactive": "true"}, headers=bearer(session)
+    )
+
+    assert listed.status_code == 200, listed.text
+    assert [item["id"] for item in listed.json()["items"]] == [new["token_id"], recent]
 
 
 async def test_users_are_managed_by_admins_only(anonymous: httpx.AsyncClient, admin_token: str) -> None:

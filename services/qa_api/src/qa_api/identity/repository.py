@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -69,6 +69,16 @@ async def forget_expired_sessions(session: AsyncSession, user_id: int) -> None:
     """Login tokens pile up, one per login: drop the user's expired ones."""
     await session.execute(
         api_token_table.delete().where(T.user_id == user_id, T.kind == "session", T.expires_at < func.now())
+    )
+
+
+async def forget_long_expired_tokens(session: AsyncSession, user_id: int, *, kept: timedelta) -> None:
+    """API tokens pile up too when a client makes one per run (the metrics broker's `POST /auth` does):
+    drop the user's tokens that expired longer than `kept` ago (listed as inactive until then)."""
+    await session.execute(
+        api_token_table.delete().where(
+            T.user_id == user_id, T.kind == "api", T.expires_at < func.now() - literal(kept)
+        )
     )
 
 

@@ -30,6 +30,9 @@ from qahub_shared.ratelimit import SlidingWindowLimiter
 
 logger = logging.getLogger(__name__)
 
+EXPIRED_TOKENS_KEPT = timedelta(days=30)
+"""How long an expired API token stays listed (`include_inactive`) before its row is dropped."""
+
 
 @dataclass(frozen=True)
 class TokenPolicy:
@@ -294,6 +297,8 @@ async def create_token(
         outside = [p for p in projects or () if not _covered(p, owner.projects)]
         if outside:
             raise Forbidden(f"User '{owner_name}' may not reach {', '.join(outside)}.")
+        assert owner.id is not None
+        await repository.forget_long_expired_tokens(session, owner.id, kept=EXPIRED_TOKENS_KEPT)
         issued = await _issue(
             session,
             issuer,
