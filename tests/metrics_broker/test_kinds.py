@@ -124,11 +124,20 @@ async def test_an_invalid_point_of_a_custom_kind_is_a_422_naming_it_and_nothing_
 
 
 async def test_a_custom_kind_publishes_a_json_schema_its_points_satisfy(
-    anonymous: httpx.AsyncClient, admin_token: str, custom_database: str
+    anonymous: httpx.AsyncClient, broker: httpx.AsyncClient, admin_token: str, custom_database: str
 ) -> None:
     kind = await register(anonymous, admin_token, kind_definition(project=PROJECT, database=custom_database))
 
-    response = await anonymous.get(f"/schemas/{kind}")
+    response = await broker.get(f"/schemas/{kind}")
+    stranger = await anonymous.get(f"/schemas/{kind}")
+    unknown = await anonymous.get("/schemas/perf_nope")
+
+    # TF-A's schemas are public; a custom kind's rules, and the list of custom kinds, are not
+    assert stranger.status_code == 401, stranger.text
+    assert "p50_ms" not in stranger.text
+    assert unknown.status_code == 404, unknown.text
+    assert kind not in unknown.text
+    assert "tfa_code_churn" in unknown.json()["error"]["message"]
 
     assert response.status_code == 200, response.text
     schema = response.json()
@@ -183,7 +192,7 @@ async def test_deleting_a_kind_refuses_its_new_points_and_keeps_the_stored_ones(
     assert deleted.status_code == 204, deleted.text
     assert after.status_code == 422
     assert "is not a kind" in after.json()["error"]["message"]
-    assert (await anonymous.get(f"/schemas/{kind}")).status_code == 404
+    assert (await broker.get(f"/schemas/{kind}")).status_code == 404
     assert (await broker.get(f"/api/v1/kinds/{kind}")).status_code == 404
     assert (await anonymous.delete(f"/api/v1/kinds/{kind}", headers=admin(admin_token))).status_code == 404
     assert await session_reader.count(custom_database) == 1

@@ -21,8 +21,9 @@ from metrics_broker.tfa.validation import (
     parse_json,
     validate,
 )
-from qahub_shared.auth.dependencies import Caller
+from qahub_shared.auth.dependencies import Caller, MaybeCaller
 from qahub_shared.auth.principal import Scope
+from qahub_shared.auth.tokens import unauthorized
 from qahub_shared.bodies import raw_body
 from qahub_shared.errors import ERROR_RESPONSES, NotFound
 
@@ -104,11 +105,29 @@ KindPath = Annotated[
 ]
 
 
-@router.get("/schemas/{kind}", summary="The JSON Schema of a kind", responses={404: ERROR_RESPONSES[404]})
-async def kind_schema(kind: KindPath, settings: SettingsDep, registry: RegistryDep) -> dict[str, Any]:
-    """The rules of `POST /` for this kind, TF-A's or custom, as a JSON Schema (draft 2020-12)."""
+@router.get(
+    "/schemas/{kind}",
+    summary="The JSON Schema of a kind",
+    responses={401: ERROR_RESPONSES[401], 403: ERROR_RESPONSES[403], 404: ERROR_RESPONSES[404]},
+)
+async def kind_schema(
+    kind: KindPath, caller: MaybeCaller, settings: SettingsDep, registry: RegistryDep
+) -> dict[str, Any]:
+    """The rules of `POST /` for this kind, as a JSON Schema (draft 2020-12). TF-A's kinds are public;
+    a custom kind's schema is for tokens that may list kinds (`metrics:write`), as `GET /api/v1/kinds`."""
     kinds = await registry.kinds(kind)
     found = kinds.get(kind)
+    if caller is None:
+        # a custom kind's rules, and the list of custom kinds, are not for strangers
+        if found is None:
+            raise NotFound(f"No kind {kind[:64]!r}; TF-A's kinds are {kind_names(KINDS)}.")
+        if kind not in KINDS:
+            raise unauthorized(
+                f"{kind[:64]!r} is a custom kind: its schema needs a token (send 'Authorization: Bearer "
+                "<token>')."
+            )
+    elif kind not in KINDS:
+        caller.require(Scope.METRICS_WRITE)
     if found is None:
         raise NotFound(f"No kind {kind[:64]!r}; the kinds are {kind_names(kinds)}.")
     return json_schema(found, max_points=settings.max_points_per_request)
