@@ -1,7 +1,9 @@
-"""The middleware every service installs, on a tiny app: a bug's 500 carries the request id it logs."""
+"""The middleware every service installs, on a tiny app: a bug's 500 carries the request id it logs; past
+the concurrency cap, a 503."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import httpx
@@ -9,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 
 from qahub_shared.errors import install_error_handlers
-from qahub_shared.http import RequestContextMiddleware
+from qahub_shared.http import ConcurrencyLimitMiddleware, RequestContextMiddleware
 
 
 def _app_with_a_bug() -> FastAPI:
@@ -39,3 +41,42 @@ async def test_a_bug_is_a_500_in_the_envelope_with_the_request_id_it_is_logged_u
     (logged,) = [record for record in caplog.records if record.levelno >= logging.ERROR]
     assert logged.exc_info is not None
     assert "a bug" in str(logged.exc_info[1])
+
+
+async def test_requests_past_the_concurrency_cap_get_a_503_and_the_liveness_probe_is_still_answered() -> None:
+    release, both_inside = asyncio.Event(), asyncio.Event()
+    inside = 0
+    app = FastAPI()
+    install_error_handlers(app)
+    app.add_middleware(ConcurrencyLimitMiddleware, max_requests=2)
+    app.add_middleware(RequestContextMiddleware)
+
+    @app.get("/slow")
+    async def slow() -> dict[str, bool]:
+        nonlocal inside
+        inside += 1
+        if inside == 2:
+            both_inside.set()
+        await release.wait()
+        return {"done": True}
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://app.test") as client:
+        held = [asyncio.create_task(client.get("/slow")) for _ in range(2)]
+        await both_inside.wait()
+        refused = await client.get("/slow")
+        alive = await client.get("/healthz")
+        release.set()
+        answered = await asyncio.gather(*held)
+        after = await client.get("/slow")
+
+    assert refused.status_code == 503
+    assert refused.headers["retry-after"] == "1"
+    assert refused.json()["error"]["code"] == "service_unavailable"
+    assert alive.status_code == 200
+    assert [response.status_code for response in answered] == [200, 200]
+    assert after.status_code == 200

@@ -1,4 +1,5 @@
-"""ASGI middleware every service installs: request ids and access logs, and a cap on body size."""
+"""ASGI middleware every service installs: request ids and access logs, and caps on body size and on
+requests in flight."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from qahub_shared.errors import PayloadTooLarge, error_response, internal_error
+from qahub_shared.errors import PayloadTooLarge, ServiceUnavailable, error_response, internal_error
 from qahub_shared.logging import bind_request_id, reset_request_id
 
 logger = logging.getLogger("qahub.access")
@@ -122,3 +123,37 @@ class BodySizeLimitMiddleware:
 
     def _message(self) -> str:
         return f"The request body exceeds the limit of {self.max_bytes} bytes."
+
+
+class ConcurrencyLimitMiddleware:
+    """At most `max_requests` requests in the service at once; past that, an immediate 503 with
+    `Retry-After: 1`, so a flood costs memory for `max_requests` bodies, not for every client connected.
+    The liveness probe and the metrics (`exempt`) are always answered."""
+
+    def __init__(
+        self, app: ASGIApp, *, max_requests: int, exempt: frozenset[str] = frozenset({"/healthz", "/metrics"})
+    ) -> None:
+        self.app = app
+        self.max_requests = max_requests
+        self.exempt = exempt
+        self.in_flight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.exempt:
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.max_requests:
+            logger.warning("refused a request: %d requests in flight already", self.in_flight)
+            response = error_response(
+                503,
+                ServiceUnavailable.code,
+                f"The service is handling {self.max_requests} requests already; retry shortly.",
+                headers={"Retry-After": "1"},
+            )
+            await response(scope, receive, send)
+            return
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1

@@ -20,7 +20,7 @@ class Environment(StrEnum):
 
 
 class CommonSettings(BaseModel):
-    """What every service has: its mode, its logging and its request-size cap."""
+    """What every service has: its mode, its logging, and its caps on request size and concurrency."""
 
     env: Environment = Field(
         default=Environment.DEV,
@@ -32,6 +32,12 @@ class CommonSettings(BaseModel):
         default=10 * 1024 * 1024,
         gt=0,
         description="Largest accepted request body, in bytes; larger bodies get 413.",
+    )
+    max_concurrent_requests: int = Field(
+        default=1024,
+        ge=1,
+        description="Requests handled at once; past it, 503 with `Retry-After: 1` (`/healthz` and "
+        "`/metrics` are always answered).",
     )
 
     @property

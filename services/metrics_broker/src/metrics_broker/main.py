@@ -36,7 +36,7 @@ from qahub_shared.auth.revocations import RevocationList
 from qahub_shared.auth.tokens import TokenVerifier
 from qahub_shared.errors import ERROR_RESPONSES, install_error_handlers
 from qahub_shared.health import health_router
-from qahub_shared.http import BodySizeLimitMiddleware, RequestContextMiddleware
+from qahub_shared.http import BodySizeLimitMiddleware, ConcurrencyLimitMiddleware, RequestContextMiddleware
 
 
 class State(TypedDict):
@@ -159,6 +159,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.state.counters = counters
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ConcurrencyLimitMiddleware, max_requests=settings.max_concurrent_requests)
     app.add_middleware(RequestCounter, counters=counters)
     app.add_middleware(RequestContextMiddleware)
 

@@ -24,7 +24,7 @@ from qa_api.v1.router import router as v1_router
 from qahub_shared.auth.dependencies import Authenticator
 from qahub_shared.errors import ERROR_RESPONSES, install_error_handlers
 from qahub_shared.health import health_router
-from qahub_shared.http import BodySizeLimitMiddleware, RequestContextMiddleware
+from qahub_shared.http import BodySizeLimitMiddleware, ConcurrencyLimitMiddleware, RequestContextMiddleware
 
 
 class State(TypedDict):
@@ -99,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # ids of existing rows, remembered across requests by the write path of runs
     app.state.known_rows = KnownRows()
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ConcurrencyLimitMiddleware, max_requests=settings.max_concurrent_requests)
     app.add_middleware(RequestContextMiddleware)
 
     async def database_ready(request: Request) -> None:

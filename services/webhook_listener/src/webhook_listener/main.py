@@ -18,7 +18,7 @@ from qahub_shared.auth.revocations import RevocationList
 from qahub_shared.auth.tokens import TokenVerifier
 from qahub_shared.errors import ERROR_RESPONSES, install_error_handlers
 from qahub_shared.health import health_router
-from qahub_shared.http import BodySizeLimitMiddleware, RequestContextMiddleware
+from qahub_shared.http import BodySizeLimitMiddleware, ConcurrencyLimitMiddleware, RequestContextMiddleware
 from webhook_listener import db
 from webhook_listener.config import Settings
 from webhook_listener.deliveries.router import admin as deliveries_router
@@ -96,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     db.install_database_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ConcurrencyLimitMiddleware, max_requests=settings.max_concurrent_requests)
     app.add_middleware(RequestContextMiddleware)
 
     async def database_ready(request: Request) -> None:
