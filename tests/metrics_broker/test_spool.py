@@ -371,6 +371,7 @@ async def test_a_database_influxdb_refuses_waits_in_the_spool_while_the_others_a
         direct = await broker.post("/", json=churn("direct"))
         stuck = await broker.post("/", json=tfa_fixture("image_size.json"))
         waiting = await spool_state(broker, admin_token)
+        exposed = (await broker.get("/metrics")).text
         await influxql(influxd, f'GRANT WRITE ON "{sizes_db}" TO broker')
         await drained(broker, admin_token)
 
@@ -380,6 +381,9 @@ async def test_a_database_influxdb_refuses_waits_in_the_spool_while_the_others_a
     assert stuck.headers["x-stored-in"] == "spool"
     assert waiting["spooled_payloads"] == 2
     assert list(waiting["waiting_databases"]) == [sizes_db]
+    assert f'metrics_broker_spool_backlog{{database="{sizes_db}"}} 1' in exposed
+    assert f'metrics_broker_spool_retry_delay_seconds{{database="{sizes_db}"}}' in exposed
+    assert f'metrics_broker_spool_backlog{{database="{churn_db}"}}' not in exposed
     reader = InfluxReader(influxd.url)
     reader.client.auth = httpx.BasicAuth(*INFLUX_ADMIN)
     try:

@@ -126,6 +126,18 @@ async def render(counters: Counters, influx: InfluxDB, spool: Spool, drainer: Dr
             "1 when the spool answered.",
             [({}, 0.0 if stats is None else 1.0)],
         ),
+        *_family(
+            "metrics_broker_spool_backlog",
+            "gauge",
+            "1 for each database whose new payloads queue behind spooled ones.",
+            (({"database": db}, 1) for db in drainer.backlogged_databases),
+        ),
+        *_family(
+            "metrics_broker_spool_retry_delay_seconds",
+            "gauge",
+            "Databases InfluxDB could not take lately (down, slow, refusing): the drainer's current delay.",
+            (({"database": db}, delay) for db, delay in drainer.waiting_databases().items()),
+        ),
     ]
     if stats is not None:
         oldest = stats.oldest_accepted_at
