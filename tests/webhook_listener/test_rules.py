@@ -12,7 +12,7 @@ from pydantic import SecretStr, ValidationError
 from qahub_shared.schemas.git import MAX_REFS, GitCommit, GitRefKind, GitRefUpdate, GitUpdates
 from webhook_listener.changes import MAX_SHAS_PER_BODY, _bounded, _commit_batches
 from webhook_listener.config import Settings
-from webhook_listener.mirror import load_config
+from webhook_listener.mirror import load_config, redact
 from webhook_listener.qaboard_config import merged_config
 from webhook_listener.repositories.repository import Repository
 from webhook_listener.repositories.service import clone_url_allowed, mirror_path
@@ -147,3 +147,27 @@ def test_commits_are_sent_in_bodies_that_fit_qa_apis_body_cap() -> None:
         len(GitUpdates(project="a/b", commits=batch).model_dump_json()) < 10 * 2**20 for batch in batches
     )
     assert len(batches) > 1
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("https://user:token@host/x", "https://***@host/x"),
+        ("https://u:p@ss@host/x", "https://***@host/x"),
+        (
+            "https://oauth2:a@b@c@gitlab.example.com:8443/g/r.git",
+            "https://***@gitlab.example.com:8443/g/r.git",
+        ),
+        ("https://u:p@ss@host", "https://***@host"),
+        ("https://u:p@ss@host?q=a@b#x@y", "https://***@host?q=a@b#x@y"),
+        ("ssh://git@host/g/r.git", "ssh://***@host/g/r.git"),
+        (
+            "fatal: unable to access 'https://u:s@cret@host/r.git/': 403, see https://t@k@other/x",
+            "fatal: unable to access 'https://***@host/r.git/': 403, see https://***@other/x",
+        ),
+        ("https://host/group/repo@v1 by dev@example.com", "https://host/group/repo@v1 by dev@example.com"),
+        ("git@host:group/repo.git", "git@host:group/repo.git"),
+    ],
+)
+def test_credentials_are_redacted_up_to_the_last_at_sign_of_the_authority(text: str, expected: str) -> None:
+    assert redact(text) == expected

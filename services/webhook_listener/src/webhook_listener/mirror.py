@@ -75,7 +75,9 @@ def _open(path: Path) -> Iterator[git.Repo]:
         repo.close()
 
 
-_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+# A URL's userinfo: from `://` to the last `@` before its authority ends (at '/', '?', '#' or a space),
+# since a password may hold an '@' of its own (`https://u:p@ss@host`).
+_USERINFO = re.compile(r"(?<=://)[^/?#\s]*@")
 
 
 def redact(text: str) -> str:
