@@ -28,8 +28,31 @@ from qahub_shared.schemas.documents import storable_problem
 ZERO_SHA = "0" * 40
 CONFIG_FILE = "qaboard.yaml"
 
-# Never ask a terminal for credentials, and ignore the user's and the system's git configuration.
-_GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1", "GIT_ASKPASS": "/bin/false"}
+# What every git command the listener runs gets over the process's environment: the machine's and the
+# user's git configuration (/etc/gitconfig, ~/.gitconfig: url rewrites, credential helpers, hooks,
+# fsmonitor...) and a parent git's `-c` options are ignored, and nothing asks for credentials (no
+# terminal prompt, no askpass program).
+_GIT_ENV = {
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_CONFIG_PARAMETERS": "",
+    "GIT_TERMINAL_PROMPT": "0",
+    "GIT_ASKPASS": "",
+    "SSH_ASKPASS": "",
+    "SSH_ASKPASS_REQUIRE": "never",
+}
+# Configuration given to every git command (through GIT_CONFIG_COUNT, which also replaces any the
+# process inherited): no hook runs in a mirror, whatever its hooks folder holds.
+_GIT_CONFIG = (("core.hooksPath", os.devnull),)
+
+
+def git_environment() -> dict[str, str]:
+    """The variables every git command the listener runs is given, over the process's environment."""
+    environment = dict(_GIT_ENV, GIT_CONFIG_COUNT=str(len(_GIT_CONFIG)))
+    for index, (key, value) in enumerate(_GIT_CONFIG):
+        environment[f"GIT_CONFIG_KEY_{index}"] = key
+        environment[f"GIT_CONFIG_VALUE_{index}"] = value
+    return environment
 
 
 class GitFailure(Exception):
@@ -67,7 +90,7 @@ def _open(path: Path) -> Iterator[git.Repo]:
     except (git.exc.GitError, OSError) as error:
         raise GitFailure(f"cannot open the mirror: {type(error).__name__}") from None
     try:
-        with repo.git.custom_environment(**_GIT_ENV):
+        with repo.git.custom_environment(**git_environment()):
             yield repo
     except git.exc.GitCommandError as error:
         raise GitFailure(_describe(error)) from None
@@ -104,7 +127,7 @@ def sync_mirror(path: Path, clone_url: str, *, timeout_seconds: float) -> None:
         try:
             subprocess.run(  # noqa: S603 (no shell; the URL comes from a registered repository)
                 ["git", "clone", "--bare", "--quiet", "--", clone_url, str(partial)],  # noqa: S607
-                env={**os.environ, **_GIT_ENV},
+                env={**os.environ, **git_environment()},
                 capture_output=True,
                 text=True,
                 timeout=timeout_seconds,
