@@ -58,6 +58,13 @@ def test_file_urls_are_refused_unless_enabled() -> None:
     assert not clone_url_allowed(default, "http://gitlab.example.com/group/repo.git")
 
 
+def test_an_allowed_prefix_is_matched_by_the_clone_urls_host_not_its_credentials() -> None:
+    gitlab = Settings(webhook_allowed_clone_url_prefixes=["https://gitlab.example.com/"])
+
+    assert clone_url_allowed(gitlab, "https://oauth2:t0ken@gitlab.example.com/group/repo.git")
+    assert not clone_url_allowed(gitlab, "https://gitlab.example.com@elsewhere.example/group/repo.git")
+
+
 def test_production_refuses_development_defaults() -> None:
     production: dict[str, Any] = {
         "env": "production",
@@ -159,6 +166,7 @@ def test_commits_are_sent_in_bodies_that_fit_qa_apis_body_cap() -> None:
             "https://***@gitlab.example.com:8443/g/r.git",
         ),
         ("https://u:p@ss@host", "https://***@host"),
+        ("https://u:pass word@host/x", "https://***@host/x"),
         ("https://u:p@ss@host?q=a@b#x@y", "https://***@host?q=a@b#x@y"),
         ("ssh://git@host/g/r.git", "ssh://***@host/g/r.git"),
         (

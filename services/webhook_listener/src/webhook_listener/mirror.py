@@ -8,11 +8,13 @@ with gitpython and closes it before returning, so no `git cat-file` process outl
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
 import shutil
 import subprocess
+import urllib.parse
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -46,13 +48,53 @@ _GIT_ENV = {
 _GIT_CONFIG = (("core.hooksPath", os.devnull),)
 
 
-def git_environment() -> dict[str, str]:
-    """The variables every git command the listener runs is given, over the process's environment."""
-    environment = dict(_GIT_ENV, GIT_CONFIG_COUNT=str(len(_GIT_CONFIG)))
-    for index, (key, value) in enumerate(_GIT_CONFIG):
+@dataclass(frozen=True, slots=True)
+class Remote:
+    """A registered clone URL, split into what git may show and store, and the credential it may not."""
+
+    url: str
+    """The clone URL without the user and password of an http(s) URL: what git's command line and the
+    mirror's config hold."""
+    authorization: str | None = field(default=None, repr=False)
+    """`Authorization` header value (Basic) made of that user and password, for `url`'s host only."""
+
+
+def remote_of(clone_url: str) -> Remote:
+    """Split the credentials off an http(s) clone URL (`https://user:token@host/repo` →
+    `https://host/repo` and a Basic authorization). The user and password end at the last '@' of the
+    authority, and may be percent-encoded. Other URLs (`ssh://git@host`, `git@host:repo`, `file://`) name
+    a login, not a secret: they are kept as they are."""
+    parts = urllib.parse.urlsplit(clone_url)
+    if parts.scheme.lower() not in ("http", "https") or "@" not in parts.netloc:
+        return Remote(clone_url)
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    url = urllib.parse.urlunsplit(parts._replace(netloc=host))
+    if not userinfo:
+        return Remote(url)
+    credential = f"{urllib.parse.unquote(user)}:{urllib.parse.unquote(password)}"
+    return Remote(url, authorization="Basic " + base64.b64encode(credential.encode()).decode())
+
+
+def git_environment(remote: Remote | None = None) -> dict[str, str]:
+    """The variables every git command the listener runs is given, over the process's environment; with
+    `remote`, its credential too, as an HTTP header sent to its host only (never on a command line, where
+    `ps` shows it, nor in the mirror's config)."""
+    config = list(_GIT_CONFIG)
+    if remote is not None and remote.authorization is not None:
+        parts = urllib.parse.urlsplit(remote.url)
+        origin = urllib.parse.urlunsplit((parts.scheme, parts.netloc, "/", "", ""))
+        config.append((f"http.{origin}.extraHeader", f"Authorization: {remote.authorization}"))
+    environment = dict(_GIT_ENV, GIT_CONFIG_COUNT=str(len(config)))
+    for index, (key, value) in enumerate(config):
         environment[f"GIT_CONFIG_KEY_{index}"] = key
         environment[f"GIT_CONFIG_VALUE_{index}"] = value
     return environment
+
+
+def clone_command(remote: Remote, destination: Path) -> list[str]:
+    """The command line of a mirror's first clone (its credential is in `git_environment(remote)`)."""
+    return ["git", "clone", "--bare", "--quiet", "--", remote.url, str(destination)]
 
 
 class GitFailure(Exception):
@@ -84,13 +126,14 @@ class CommitFacts:
 
 
 @contextmanager
-def _open(path: Path) -> Iterator[git.Repo]:
+def _open(path: Path, remote: Remote | None = None) -> Iterator[git.Repo]:
+    """The mirror at `path`, its git commands run with `git_environment(remote)`."""
     try:
         repo = git.Repo(path)
     except (git.exc.GitError, OSError) as error:
         raise GitFailure(f"cannot open the mirror: {type(error).__name__}") from None
     try:
-        with repo.git.custom_environment(**git_environment()):
+        with repo.git.custom_environment(**git_environment(remote)):
             yield repo
     except git.exc.GitCommandError as error:
         raise GitFailure(_describe(error)) from None
@@ -98,9 +141,9 @@ def _open(path: Path) -> Iterator[git.Repo]:
         repo.close()
 
 
-# A URL's userinfo: from `://` to the last `@` before its authority ends (at '/', '?', '#' or a space),
-# since a password may hold an '@' of its own (`https://u:p@ss@host`).
-_USERINFO = re.compile(r"(?<=://)[^/?#\s]*@")
+# A URL's userinfo: from `://` to the last `@` before its authority ends (at '/', '?', '#', a quote or
+# the end of the line), since a password may hold an '@' or a space of its own (`https://u:p@ss@host`).
+_USERINFO = re.compile(r"(?<=://)[^/?#'\"\r\n]*@")
 
 
 def redact(text: str) -> str:
@@ -116,7 +159,8 @@ def _describe(error: git.exc.GitCommandError) -> str:
 
 def sync_mirror(path: Path, clone_url: str, *, timeout_seconds: float) -> None:
     """Create the bare mirror of `clone_url` at `path` if needed, then fetch its branches and tags (refs
-    gone from the remote are pruned)."""
+    gone from the remote are pruned). Credentials in the URL reach git through its environment only."""
+    remote = remote_of(clone_url)
     if not (path / "HEAD").exists():
         if path.exists():
             shutil.rmtree(path)  # a clone that died half-way
@@ -126,8 +170,8 @@ def sync_mirror(path: Path, clone_url: str, *, timeout_seconds: float) -> None:
         # git itself, not gitpython's clone_from, whose timeout never fires on a clone (gitpython 3.2)
         try:
             subprocess.run(  # noqa: S603 (no shell; the URL comes from a registered repository)
-                ["git", "clone", "--bare", "--quiet", "--", clone_url, str(partial)],  # noqa: S607
-                env={**os.environ, **git_environment()},
+                clone_command(remote, partial),
+                env={**os.environ, **git_environment(remote)},
                 capture_output=True,
                 text=True,
                 timeout=timeout_seconds,
@@ -147,8 +191,9 @@ def sync_mirror(path: Path, clone_url: str, *, timeout_seconds: float) -> None:
             repo.git.config("--replace-all", "remote.origin.fetch", "+refs/heads/*:refs/heads/*")
             repo.git.config("--add", "remote.origin.fetch", "+refs/tags/*:refs/tags/*")
         partial.rename(path)
-    with _open(path) as repo:
-        repo.git.remote("set-url", "origin", clone_url)
+    with _open(path, remote) as repo:
+        # also takes the credentials out of a mirror cloned before they were kept out of its config
+        repo.git.remote("set-url", "origin", remote.url)
         repo.git.fetch("--prune", "--quiet", "origin", kill_after_timeout=timeout_seconds)
 
 
