@@ -8,9 +8,10 @@ a fetch, every ref whose tip differs is an update, computed from the repository 
     new ref         added = the commits of new that no other known ref had (capped, newest first)
     deleted ref     sha = null, for every project the ref was sent to
 
-The projects of a commit are the repository (`group/repo`) and each folder whose `qaboard.yaml` exists at
-that commit (`group/repo/sub/dir`), with its merged config. A project gets the commits it has, and the ref
-updates whose tip has it; a ref whose tip no longer has a subproject is deleted from that subproject.
+The projects of a commit are the repository (`group/repo`) and each folder whose `qaboard.yaml` (or
+`qatools.yaml`) exists at that commit (`group/repo/sub/dir`), with its merged config. A project gets the
+commits it has, and the ref updates whose tip has it; a ref whose tip no longer has a subproject is deleted
+from that subproject.
 Everything here blocks (it reads the mirror): run it in a worker thread.
 """
 

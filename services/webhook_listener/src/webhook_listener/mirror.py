@@ -26,9 +26,9 @@ import git
 import yaml
 
 from qahub_shared.schemas.documents import storable_problem
+from webhook_listener.qaboard_config import config_file
 
 ZERO_SHA = "0" * 40
-CONFIG_FILE = "qaboard.yaml"
 
 # What every git command the listener runs gets over the process's environment: the machine's and the
 # user's git configuration (/etc/gitconfig, ~/.gitconfig: url rewrites, credential helpers, hooks,
@@ -122,7 +122,8 @@ class CommitFacts:
     committed_at: datetime
     message: str
     configs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """Folder → its own (unmerged) `qaboard.yaml`, for every `qaboard.yaml` of the tree."""
+    """Folder → its own (unmerged) config file (`qaboard.yaml`, else `qatools.yaml`), for every folder of
+    the tree that has one."""
 
 
 @contextmanager
@@ -267,7 +268,7 @@ def is_ancestor(path: Path, ancestor: str, descendant: str) -> bool | None:
 
 
 def describe_commits(path: Path, shas: Iterable[str]) -> list[CommitFacts]:
-    """The facts of each commit, and the `qaboard.yaml` files of its tree (parsed, by folder)."""
+    """The facts of each commit, and the QA-Board config files of its tree (parsed, by folder)."""
     found: list[CommitFacts] = []
     trees: dict[bytes, dict[str, bytes]] = {}
     blobs: dict[bytes, dict[str, Any]] = {}
@@ -296,15 +297,16 @@ def describe_commits(path: Path, shas: Iterable[str]) -> list[CommitFacts]:
 
 
 def _config_files(tree: git.Tree, memo: dict[bytes, dict[str, bytes]]) -> dict[str, bytes]:
-    """Folder ('' = root) → blob id of its `qaboard.yaml`; memoised by tree id, since consecutive commits
-    share most of their trees."""
+    """Folder ('' = root) → blob id of its config file (`qaboard.yaml`, else `qatools.yaml`); memoised by
+    tree id, since consecutive commits share most of their trees."""
     known = memo.get(tree.binsha)
     if known is not None:
         return known
     files: dict[str, bytes] = {}
-    for blob in tree.blobs:
-        if blob.name == CONFIG_FILE:
-            files[""] = blob.binsha
+    blobs = {blob.name: blob.binsha for blob in tree.blobs}
+    name = config_file(blobs)
+    if name is not None:
+        files[""] = blobs[name]
     for subtree in tree.trees:
         for folder, blob_id in _config_files(subtree, memo).items():
             files[f"{subtree.name}/{folder}" if folder else subtree.name] = blob_id
