@@ -10,6 +10,8 @@ holds at least what each of them announced, so they are all done together.
                                   exponential backoff up to `webhook_retry_max_seconds`, for ever
     the fetch fails               the same, until `webhook_max_git_attempts`; then failed
     qa_api answers another 4xx    failed, with qa_api's reason
+    another process holds it      looked at again after the poll interval, then twice as long each
+                                  time, up to `webhook_retry_max_seconds`; other repositories go on
 A failed delivery is processed again when its sender redelivers it, and the next delivery, reconcile or
 periodic reconcile of the repository sends whatever the failure held back (the comparison is with what
 qa_api accepted, not with what was attempted).
@@ -59,6 +61,9 @@ class Workers:
         self._qa_api = qa_api
         self._wake = asyncio.Event()
         self._active: dict[int, asyncio.Task[None]] = {}
+        self._locked_elsewhere: dict[int, tuple[int, float]] = {}
+        """Repository id → how many times in a row another process held its lock, and the loop time before
+        which it is not tried again."""
 
     def wake(self) -> None:
         """Look at the inbox now (a delivery arrived)."""
@@ -103,10 +108,17 @@ class Workers:
     async def _dispatch(self) -> None:
         async with self._engine.connect() as connection:
             due = await inbox.due_repositories(connection)
+        # a repository no longer due was finished by whoever held it: its backoff starts afresh next time
+        self._locked_elsewhere = {
+            repository_id: backoff
+            for repository_id, backoff in self._locked_elsewhere.items()
+            if repository_id in due
+        }
+        now = asyncio.get_running_loop().time()
         for repository_id in due:
             if len(self._active) >= self._settings.webhook_workers:
                 return
-            if repository_id in self._active:
+            if repository_id in self._active or self._locked_elsewhere.get(repository_id, (0, now))[1] > now:
                 continue
             task = asyncio.create_task(self._work(repository_id), name=f"repository-{repository_id}")
             self._active[repository_id] = task
@@ -146,12 +158,31 @@ class Workers:
 
     async def _work(self, repository_id: int) -> None:
         try:
-            await self.process(repository_id)
+            locked = await self.process(repository_id)
         except Exception:
             logger.exception("processing the deliveries of repository %d failed", repository_id)
+            return
+        if locked:
+            self._locked_elsewhere.pop(repository_id, None)
+        else:
+            self._back_off(repository_id)
 
-    async def process(self, repository_id: int) -> None:
-        """Claim the repository's received deliveries and bring qa_api up to date with its mirror.
+    def _back_off(self, repository_id: int) -> None:
+        """Another process holds the repository: look at it again later and later (doubling from the poll
+        interval, up to `webhook_retry_max_seconds`); the other repositories are dispatched meanwhile."""
+        settings = self._settings
+        times = self._locked_elsewhere.get(repository_id, (0, 0.0))[0] + 1
+        delay = retry_delay(times, settings.webhook_poll_seconds, settings.webhook_retry_max_seconds)
+        self._locked_elsewhere[repository_id] = (times, asyncio.get_running_loop().time() + delay)
+        logger.info(
+            "repository %d: another listener process is working on it; looking again in %.1f s",
+            repository_id,
+            delay,
+        )
+
+    async def process(self, repository_id: int) -> bool:
+        """Claim the repository's received deliveries and bring qa_api up to date with its mirror; False
+        when another process holds the repository.
 
         Several listener processes may share the inbox: a PostgreSQL advisory lock, held while the
         repository is worked on, keeps the others away from it (they look again later).
@@ -159,13 +190,14 @@ class Workers:
         async with self._engine.connect() as lock:
             key = {"namespace": LOCK_NAMESPACE, "id": repository_id}
             if not await lock.scalar(text("SELECT pg_try_advisory_lock(:namespace, :id)"), key):
-                return
+                return False
             await lock.commit()
             try:
                 await self._process_locked(repository_id)
             finally:
                 await lock.execute(text("SELECT pg_advisory_unlock(:namespace, :id)"), key)
                 await lock.commit()
+        return True
 
     async def _process_locked(self, repository_id: int) -> None:
         async with self._engine.begin() as connection:
