@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -257,6 +258,69 @@ async def test_a_repository_locked_elsewhere_is_tried_less_and_less_often_and_ot
     assert (waiting[0]["state"], waiting[0]["attempts"]) == ("received", 0)
     assert (await listener.settled(project))[0]["state"] == "done"
     assert await history(qa_api_client, project, branch="main") == [pushed]
+
+
+async def sent_refs(settings: Settings, project: str) -> dict[tuple[str, str], str]:
+    """What the listener recorded as accepted by qa_api: (kind, name) → sha."""
+    engine = create_async_engine(settings.listener_database_url)
+    async with engine.connect() as connection:
+        rows = await connection.execute(
+            text(
+                "SELECT kind, name, sha FROM sent_ref JOIN repository ON repository.id = repository_id "
+                "WHERE repository.path = :path"
+            ),
+            {"path": project},
+        )
+        recorded = {(kind, name): sha for kind, name, sha in rows}
+    await engine.dispose()
+    return recorded
+
+
+async def test_a_project_qa_api_refuses_holds_back_only_its_own_updates(
+    settings: Settings,
+    admin_token: str,
+    origin: Origin,
+    qa_api: QaApiProcess,
+    qa_api_client: httpx.AsyncClient,
+) -> None:
+    project = unique_project()
+    # the listener may write to the repository's project and to its subproject b, not to subproject a
+    allowed = [project, f"{project}/b"]
+    token = qa_api.create_token(admin_token, name="partial", scopes=["commits:write"], projects=allowed)
+    restricted = settings.model_copy(update={"webhook_qa_api_token": SecretStr(token)})
+    both = origin.commit("a and b", {"a/qaboard.yaml": "", "b/qaboard.yaml": ""})
+    origin.push("HEAD:refs/heads/main")
+    origin.checkout("only-b", new=True)
+    (origin.work / "a/qaboard.yaml").unlink()
+    only_b = origin.commit("b only")
+    origin.push("HEAD:refs/heads/only-b")
+
+    async with running_listener(restricted, admin_token) as listener:
+        await listener.register(project, origin.url)
+        (failed,) = await listener.settled(project)
+    recorded = await sent_refs(settings, project)
+
+    assert await history(qa_api_client, project, branch="main") == [both]
+    assert await history(qa_api_client, project, branch="only-b") == [only_b, both]
+    assert await history(qa_api_client, f"{project}/b", branch="main") == [both]
+    assert await history(qa_api_client, f"{project}/b", branch="only-b") == [only_b, both]
+    assert failed["state"] == "failed"
+    assert failed["reason"].startswith(
+        f"qa_api refused {project}/a (branch main held back): qa_api answered 403"
+    )
+    # every project only-b concerns accepted it; main's update did not reach a
+    assert recorded == {("branch", "only-b"): only_b}
+
+    async with running_listener(settings, admin_token) as listener:
+        reconciled = await listener.client.post(
+            "/api/v2/reconcile", params={"project": project}, headers=listener.admin
+        )
+        assert reconciled.status_code == 202, reconciled.text
+        settled = await listener.settled(project)
+
+    assert settled[0]["state"] == "done"
+    assert await history(qa_api_client, f"{project}/a", branch="main") == [both]
+    assert await sent_refs(settings, project) == {("branch", "only-b"): only_b, ("branch", "main"): both}
 
 
 async def test_finished_deliveries_past_the_retention_are_deleted_and_others_kept(
