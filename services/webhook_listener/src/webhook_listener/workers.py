@@ -273,7 +273,7 @@ class Workers:
             await self._retry(ids, str(unavailable), attempts)
             return
         logger.info(
-            "repository %s: %d ref updates and %d commits sent, %d projects refused",
+            "repository %s: %d refs and %d commits sent, %d projects refused",
             found.path,
             outcome.refs,
             outcome.commits,
@@ -298,6 +298,7 @@ class Workers:
         waiting = {key: set(projects) for key, projects in plan.targets.items()}
         sent = _Sent()
         refused: dict[str, str] = {}
+        # a ref that concerns no project (there is none today: each concerns the repository's own) is sent
         await self._record(repository_id, plan, [key for key, projects in waiting.items() if not projects])
         for updates in plan.updates:
             if updates.project in refused:
