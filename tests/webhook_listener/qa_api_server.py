@@ -55,10 +55,12 @@ class QaApiProcess:
         token: str = login.json()["access_token"]
         return token
 
-    def create_token(self, admin_token: str, *, name: str, scopes: list[str]) -> str:
+    def create_token(
+        self, admin_token: str, *, name: str, scopes: list[str], projects: list[str] | None = None
+    ) -> str:
         created = httpx.post(
             f"{self.url}/api/v2/tokens",
-            json={"name": name, "scopes": scopes},
+            json={"name": name, "scopes": scopes, "projects": projects},
             headers={"Authorization": f"Bearer {admin_token}"},
             timeout=10,
             trust_env=False,

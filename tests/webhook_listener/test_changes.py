@@ -119,3 +119,29 @@ def test_a_push_larger_than_the_added_cap_still_sends_every_commit(
 
     assert refs_of(second.updates)["main"].added == list(reversed(new))[:2]
     assert [c.sha for u in second.updates for c in u.commits] == new  # all of them, oldest first
+
+
+def test_a_qatools_yaml_configures_a_folder_that_has_no_qaboard_yaml(origin: Origin, tmp_path: Path) -> None:
+    origin.commit(
+        "configs under both names",
+        {
+            "qatools.yaml": "project:\n  name: repo\noutputs:\n  metrics: [psnr]\n",
+            "legacy/qatools.yaml": "outputs:\n  metrics: [super, ssim]\n",
+            "algo/qatools.yaml": "inputs:\n  database: /old\n",
+            "algo/qaboard.yaml": "inputs:\n  database: /new\n",
+        },
+    )
+    origin.push("HEAD:refs/heads/main")
+
+    result = planned(origin, tmp_path, {})
+
+    configs = {update.project: commit.config for update in result.updates for commit in update.commits}
+    root = {"project": {"name": "repo"}, "outputs": {"metrics": ["psnr"]}}
+    assert configs == {
+        PROJECT: root,
+        f"{PROJECT}/legacy": {"project": {"name": "repo"}, "outputs": {"metrics": ["psnr", "ssim"]}},
+        f"{PROJECT}/algo": {**root, "inputs": {"database": "/new"}},  # qaboard.yaml first, as QA-Board
+    }
+    assert result.refs_after[MAIN] == SentRef(
+        origin.head(), (PROJECT, f"{PROJECT}/algo", f"{PROJECT}/legacy")
+    )

@@ -4,12 +4,15 @@ delivery sent again."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
+import pytest
+from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -17,7 +20,7 @@ from tests.webhook_listener import payloads
 from tests.webhook_listener.conftest import Listener, running_listener, unique_project
 from tests.webhook_listener.gitrepo import ZERO, Origin
 from tests.webhook_listener.qa_api_server import QaApiProcess
-from tests.webhook_listener.test_git_sync import history, push_branch
+from tests.webhook_listener.test_git_sync import history, push_branch, registered
 from webhook_listener.config import Settings
 from webhook_listener.deliveries import repository as inbox
 from webhook_listener.workers import LOCK_NAMESPACE
@@ -200,6 +203,124 @@ async def test_a_repository_another_listener_is_working_on_waits_for_it(
     assert (waiting[0]["state"], waiting[0]["attempts"]) == ("received", 0)
     assert (await listener.settled(project))[0]["state"] == "done"
     assert await history(qa_api_client, project, branch="main") == [pushed]
+
+
+def looked_again_in(caplog: pytest.LogCaptureFixture, repository_id: int) -> list[float]:
+    """The waits the workers announced, each time they found the repository locked by another process."""
+    waits: list[float] = []
+    for record in caplog.records:
+        if "another listener process" in record.msg and isinstance(record.args, tuple):
+            locked, wait = record.args
+            if locked == repository_id and isinstance(wait, float):
+                waits.append(wait)
+    return waits
+
+
+async def test_a_repository_locked_elsewhere_is_tried_less_and_less_often_and_others_proceed(
+    listener: Listener,
+    settings: Settings,
+    origin: Origin,
+    tmp_path: Path,
+    qa_api_client: httpx.AsyncClient,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="webhook_listener.workers")
+    project = unique_project()
+    created = await listener.register(project, origin.url)
+    await listener.settled(project)
+    (tmp_path / "other").mkdir()
+    other_origin = Origin(tmp_path / "other")
+    other_project = await registered(listener, other_origin)
+    other = await asyncpg.connect(settings.listener_database_url.replace("+asyncpg", ""))
+    await other.execute("SELECT pg_advisory_lock($1, $2)", LOCK_NAMESPACE, created["id"])
+    try:
+        pushed = origin.commit()
+        origin.push("HEAD:refs/heads/main")
+        body = payloads.gitlab_push(
+            project, ref="refs/heads/main", before=ZERO, after=pushed, commits=[pushed]
+        )
+        assert (await listener.gitlab(body)).status_code == 202
+        other_origin.commit()
+        await push_branch(listener, other_origin, other_project, "main")  # done while the other waits
+        for _ in range(300):
+            waits = looked_again_in(caplog, created["id"])
+            if len(waits) >= 4:
+                break
+            await asyncio.sleep(0.1)
+        waiting = await listener.deliveries(project)
+    finally:
+        await other.execute("SELECT pg_advisory_unlock($1, $2)", LOCK_NAMESPACE, created["id"])
+        await other.close()
+
+    # looked at again after the poll interval, then twice as long each time, up to the retry cap
+    poll, cap = settings.webhook_poll_seconds, settings.webhook_retry_max_seconds
+    assert waits[:4] == [poll, poll * 2, poll * 4, cap]
+    assert (waiting[0]["state"], waiting[0]["attempts"]) == ("received", 0)
+    assert (await listener.settled(project))[0]["state"] == "done"
+    assert await history(qa_api_client, project, branch="main") == [pushed]
+
+
+async def sent_refs(settings: Settings, project: str) -> dict[tuple[str, str], str]:
+    """What the listener recorded as accepted by qa_api: (kind, name) → sha."""
+    engine = create_async_engine(settings.listener_database_url)
+    async with engine.connect() as connection:
+        rows = await connection.execute(
+            text(
+                "SELECT kind, name, sha FROM sent_ref JOIN repository ON repository.id = repository_id "
+                "WHERE repository.path = :path"
+            ),
+            {"path": project},
+        )
+        recorded = {(kind, name): sha for kind, name, sha in rows}
+    await engine.dispose()
+    return recorded
+
+
+async def test_a_project_qa_api_refuses_holds_back_only_its_own_updates(
+    settings: Settings,
+    admin_token: str,
+    origin: Origin,
+    qa_api: QaApiProcess,
+    qa_api_client: httpx.AsyncClient,
+) -> None:
+    project = unique_project()
+    # the listener may write to the repository's project and to its subproject b, not to subproject a
+    allowed = [project, f"{project}/b"]
+    token = qa_api.create_token(admin_token, name="partial", scopes=["commits:write"], projects=allowed)
+    restricted = settings.model_copy(update={"webhook_qa_api_token": SecretStr(token)})
+    both = origin.commit("a and b", {"a/qaboard.yaml": "", "b/qaboard.yaml": ""})
+    origin.push("HEAD:refs/heads/main")
+    origin.checkout("only-b", new=True)
+    (origin.work / "a/qaboard.yaml").unlink()
+    only_b = origin.commit("b only")
+    origin.push("HEAD:refs/heads/only-b")
+
+    async with running_listener(restricted, admin_token) as listener:
+        await listener.register(project, origin.url)
+        (failed,) = await listener.settled(project)
+    recorded = await sent_refs(settings, project)
+
+    assert await history(qa_api_client, project, branch="main") == [both]
+    assert await history(qa_api_client, project, branch="only-b") == [only_b, both]
+    assert await history(qa_api_client, f"{project}/b", branch="main") == [both]
+    assert await history(qa_api_client, f"{project}/b", branch="only-b") == [only_b, both]
+    assert failed["state"] == "failed"
+    assert failed["reason"].startswith(
+        f"qa_api refused {project}/a (branch main held back): qa_api answered 403"
+    )
+    # every project only-b concerns accepted it; main's update did not reach a
+    assert recorded == {("branch", "only-b"): only_b}
+
+    async with running_listener(settings, admin_token) as listener:
+        reconciled = await listener.client.post(
+            "/api/v2/reconcile", params={"project": project}, headers=listener.admin
+        )
+        assert reconciled.status_code == 202, reconciled.text
+        settled = await listener.settled(project)
+
+    assert settled[0]["state"] == "done"
+    assert await history(qa_api_client, f"{project}/a", branch="main") == [both]
+    assert await sent_refs(settings, project) == {("branch", "only-b"): only_b, ("branch", "main"): both}
 
 
 async def test_finished_deliveries_past_the_retention_are_deleted_and_others_kept(

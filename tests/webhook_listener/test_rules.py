@@ -12,7 +12,7 @@ from pydantic import SecretStr, ValidationError
 from qahub_shared.schemas.git import MAX_REFS, GitCommit, GitRefKind, GitRefUpdate, GitUpdates
 from webhook_listener.changes import MAX_SHAS_PER_BODY, _bounded, _commit_batches
 from webhook_listener.config import Settings
-from webhook_listener.mirror import load_config
+from webhook_listener.mirror import load_config, redact
 from webhook_listener.qaboard_config import merged_config
 from webhook_listener.repositories.repository import Repository
 from webhook_listener.repositories.service import clone_url_allowed, mirror_path
@@ -56,6 +56,13 @@ def test_file_urls_are_refused_unless_enabled() -> None:
     assert clone_url_allowed(enabled, "file:///srv/git/repo.git")
     assert clone_url_allowed(default, "https://gitlab.example.com/group/repo.git")
     assert not clone_url_allowed(default, "http://gitlab.example.com/group/repo.git")
+
+
+def test_an_allowed_prefix_is_matched_by_the_clone_urls_host_not_its_credentials() -> None:
+    gitlab = Settings(webhook_allowed_clone_url_prefixes=["https://gitlab.example.com/"])
+
+    assert clone_url_allowed(gitlab, "https://oauth2:t0ken@gitlab.example.com/group/repo.git")
+    assert not clone_url_allowed(gitlab, "https://gitlab.example.com@elsewhere.example/group/repo.git")
 
 
 def test_production_refuses_development_defaults() -> None:
@@ -147,3 +154,28 @@ def test_commits_are_sent_in_bodies_that_fit_qa_apis_body_cap() -> None:
         len(GitUpdates(project="a/b", commits=batch).model_dump_json()) < 10 * 2**20 for batch in batches
     )
     assert len(batches) > 1
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("https://user:token@host/x", "https://***@host/x"),
+        ("https://u:p@ss@host/x", "https://***@host/x"),
+        (
+            "https://oauth2:a@b@c@gitlab.example.com:8443/g/r.git",
+            "https://***@gitlab.example.com:8443/g/r.git",
+        ),
+        ("https://u:p@ss@host", "https://***@host"),
+        ("https://u:pass word@host/x", "https://***@host/x"),
+        ("https://u:p@ss@host?q=a@b#x@y", "https://***@host?q=a@b#x@y"),
+        ("ssh://git@host/g/r.git", "ssh://***@host/g/r.git"),
+        (
+            "fatal: unable to access 'https://u:s@cret@host/r.git/': 403, see https://t@k@other/x",
+            "fatal: unable to access 'https://***@host/r.git/': 403, see https://***@other/x",
+        ),
+        ("https://host/group/repo@v1 by dev@example.com", "https://host/group/repo@v1 by dev@example.com"),
+        ("git@host:group/repo.git", "git@host:group/repo.git"),
+    ],
+)
+def test_credentials_are_redacted_up_to_the_last_at_sign_of_the_authority(text: str, expected: str) -> None:
+    assert redact(text) == expected

@@ -8,9 +8,10 @@ a fetch, every ref whose tip differs is an update, computed from the repository 
     new ref         added = the commits of new that no other known ref had (capped, newest first)
     deleted ref     sha = null, for every project the ref was sent to
 
-The projects of a commit are the repository (`group/repo`) and each folder whose `qaboard.yaml` exists at
-that commit (`group/repo/sub/dir`), with its merged config. A project gets the commits it has, and the ref
-updates whose tip has it; a ref whose tip no longer has a subproject is deleted from that subproject.
+The projects of a commit are the repository (`group/repo`) and each folder whose `qaboard.yaml` (or
+`qatools.yaml`) exists at that commit (`group/repo/sub/dir`), with its merged config. A project gets the
+commits it has, and the ref updates whose tip has it; a ref whose tip no longer has a subproject is deleted
+from that subproject.
 Everything here blocks (it reads the mirror): run it in a worker thread.
 """
 
@@ -55,15 +56,18 @@ class SentRef:
 
 @dataclass(slots=True)
 class Plan:
-    """The bodies to send, in order, and what `sent_ref` becomes once they are all accepted."""
+    """The bodies to send, in order, and what `sent_ref` becomes for each changed ref once every project
+    it concerns has accepted its update.
+
+    Each project's bodies are consecutive: its commits (oldest first), then its ref updates, which may
+    name those commits. Projects do not depend on each other.
+    """
 
     updates: list[GitUpdates] = field(default_factory=list)
     refs_after: dict[RefKey, SentRef | None] = field(default_factory=dict)
     """Changed refs only; None: the ref is gone."""
-
-    @property
-    def commits(self) -> int:
-        return sum(len(update.commits) for update in self.updates)
+    targets: dict[RefKey, frozenset[str]] = field(default_factory=dict)
+    """Changed ref → the projects its update is sent to (set in, or deleted from)."""
 
 
 def _subproject(repository: str, folder: str) -> str | None:
@@ -195,6 +199,7 @@ def plan(
         for project in sorted(had - has):
             refs_of.setdefault(project, []).append(GitRefUpdate(kind=kind, name=change.key.name, sha=None))
         result.refs_after[change.key] = SentRef(change.new, tuple(sorted(has))) if change.new else None
+        result.targets[change.key] = frozenset(has | had)
 
     # commits first (oldest first, in bodies of MAX_COMMITS), then the refs that point at them
     for project in sorted(set(commits_of) | set(refs_of), key=lambda p: (p.count("/"), p)):

@@ -8,11 +8,13 @@ with gitpython and closes it before returning, so no `git cat-file` process outl
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
 import shutil
 import subprocess
+import urllib.parse
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,12 +26,75 @@ import git
 import yaml
 
 from qahub_shared.schemas.documents import storable_problem
+from webhook_listener.qaboard_config import config_file
 
 ZERO_SHA = "0" * 40
-CONFIG_FILE = "qaboard.yaml"
 
-# Never ask a terminal for credentials, and ignore the user's and the system's git configuration.
-_GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1", "GIT_ASKPASS": "/bin/false"}
+# What every git command the listener runs gets over the process's environment: the machine's and the
+# user's git configuration (/etc/gitconfig, ~/.gitconfig: url rewrites, credential helpers, hooks,
+# fsmonitor...) and a parent git's `-c` options are ignored, and nothing asks for credentials (no
+# terminal prompt, no askpass program).
+_GIT_ENV = {
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_CONFIG_PARAMETERS": "",
+    "GIT_TERMINAL_PROMPT": "0",
+    "GIT_ASKPASS": "",
+    "SSH_ASKPASS": "",
+    "SSH_ASKPASS_REQUIRE": "never",
+}
+# Configuration given to every git command (through GIT_CONFIG_COUNT, which also replaces any the
+# process inherited): no hook runs in a mirror, whatever its hooks folder holds.
+_GIT_CONFIG = (("core.hooksPath", os.devnull),)
+
+
+@dataclass(frozen=True, slots=True)
+class Remote:
+    """A registered clone URL, split into what git may show and store, and the credential it may not."""
+
+    url: str
+    """The clone URL without the user and password of an http(s) URL: what git's command line and the
+    mirror's config hold."""
+    authorization: str | None = field(default=None, repr=False)
+    """`Authorization` header value (Basic) made of that user and password, for `url`'s host only."""
+
+
+def remote_of(clone_url: str) -> Remote:
+    """Split the credentials off an http(s) clone URL (`https://user:token@host/repo` →
+    `https://host/repo` and a Basic authorization). The user and password end at the last '@' of the
+    authority, and may be percent-encoded. Other URLs (`ssh://git@host`, `git@host:repo`, `file://`) name
+    a login, not a secret: they are kept as they are."""
+    parts = urllib.parse.urlsplit(clone_url)
+    if parts.scheme.lower() not in ("http", "https") or "@" not in parts.netloc:
+        return Remote(clone_url)
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    url = urllib.parse.urlunsplit(parts._replace(netloc=host))
+    if not userinfo:
+        return Remote(url)
+    credential = f"{urllib.parse.unquote(user)}:{urllib.parse.unquote(password)}"
+    return Remote(url, authorization="Basic " + base64.b64encode(credential.encode()).decode())
+
+
+def git_environment(remote: Remote | None = None) -> dict[str, str]:
+    """The variables every git command the listener runs is given, over the process's environment; with
+    `remote`, its credential too, as an HTTP header sent to its host only (never on a command line, where
+    `ps` shows it, nor in the mirror's config)."""
+    config = list(_GIT_CONFIG)
+    if remote is not None and remote.authorization is not None:
+        parts = urllib.parse.urlsplit(remote.url)
+        origin = urllib.parse.urlunsplit((parts.scheme, parts.netloc, "/", "", ""))
+        config.append((f"http.{origin}.extraHeader", f"Authorization: {remote.authorization}"))
+    environment = dict(_GIT_ENV, GIT_CONFIG_COUNT=str(len(config)))
+    for index, (key, value) in enumerate(config):
+        environment[f"GIT_CONFIG_KEY_{index}"] = key
+        environment[f"GIT_CONFIG_VALUE_{index}"] = value
+    return environment
+
+
+def clone_command(remote: Remote, destination: Path) -> list[str]:
+    """The command line of a mirror's first clone (its credential is in `git_environment(remote)`)."""
+    return ["git", "clone", "--bare", "--quiet", "--", remote.url, str(destination)]
 
 
 class GitFailure(Exception):
@@ -57,17 +122,19 @@ class CommitFacts:
     committed_at: datetime
     message: str
     configs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """Folder → its own (unmerged) `qaboard.yaml`, for every `qaboard.yaml` of the tree."""
+    """Folder → its own (unmerged) config file (`qaboard.yaml`, else `qatools.yaml`), for every folder of
+    the tree that has one."""
 
 
 @contextmanager
-def _open(path: Path) -> Iterator[git.Repo]:
+def _open(path: Path, remote: Remote | None = None) -> Iterator[git.Repo]:
+    """The mirror at `path`, its git commands run with `git_environment(remote)`."""
     try:
         repo = git.Repo(path)
     except (git.exc.GitError, OSError) as error:
         raise GitFailure(f"cannot open the mirror: {type(error).__name__}") from None
     try:
-        with repo.git.custom_environment(**_GIT_ENV):
+        with repo.git.custom_environment(**git_environment(remote)):
             yield repo
     except git.exc.GitCommandError as error:
         raise GitFailure(_describe(error)) from None
@@ -75,7 +142,9 @@ def _open(path: Path) -> Iterator[git.Repo]:
         repo.close()
 
 
-_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+# A URL's userinfo: from `://` to the last `@` before its authority ends (at '/', '?', '#', a quote or
+# the end of the line), since a password may hold an '@' or a space of its own (`https://u:p@ss@host`).
+_USERINFO = re.compile(r"(?<=://)[^/?#'\"\r\n]*@")
 
 
 def redact(text: str) -> str:
@@ -91,7 +160,8 @@ def _describe(error: git.exc.GitCommandError) -> str:
 
 def sync_mirror(path: Path, clone_url: str, *, timeout_seconds: float) -> None:
     """Create the bare mirror of `clone_url` at `path` if needed, then fetch its branches and tags (refs
-    gone from the remote are pruned)."""
+    gone from the remote are pruned). Credentials in the URL reach git through its environment only."""
+    remote = remote_of(clone_url)
     if not (path / "HEAD").exists():
         if path.exists():
             shutil.rmtree(path)  # a clone that died half-way
@@ -101,8 +171,8 @@ def sync_mirror(path: Path, clone_url: str, *, timeout_seconds: float) -> None:
         # git itself, not gitpython's clone_from, whose timeout never fires on a clone (gitpython 3.2)
         try:
             subprocess.run(  # noqa: S603 (no shell; the URL comes from a registered repository)
-                ["git", "clone", "--bare", "--quiet", "--", clone_url, str(partial)],  # noqa: S607
-                env={**os.environ, **_GIT_ENV},
+                clone_command(remote, partial),
+                env={**os.environ, **git_environment(remote)},
                 capture_output=True,
                 text=True,
                 timeout=timeout_seconds,
@@ -122,8 +192,9 @@ def sync_mirror(path: Path, clone_url: str, *, timeout_seconds: float) -> None:
             repo.git.config("--replace-all", "remote.origin.fetch", "+refs/heads/*:refs/heads/*")
             repo.git.config("--add", "remote.origin.fetch", "+refs/tags/*:refs/tags/*")
         partial.rename(path)
-    with _open(path) as repo:
-        repo.git.remote("set-url", "origin", clone_url)
+    with _open(path, remote) as repo:
+        # also takes the credentials out of a mirror cloned before they were kept out of its config
+        repo.git.remote("set-url", "origin", remote.url)
         repo.git.fetch("--prune", "--quiet", "origin", kill_after_timeout=timeout_seconds)
 
 
@@ -197,7 +268,7 @@ def is_ancestor(path: Path, ancestor: str, descendant: str) -> bool | None:
 
 
 def describe_commits(path: Path, shas: Iterable[str]) -> list[CommitFacts]:
-    """The facts of each commit, and the `qaboard.yaml` files of its tree (parsed, by folder)."""
+    """The facts of each commit, and the QA-Board config files of its tree (parsed, by folder)."""
     found: list[CommitFacts] = []
     trees: dict[bytes, dict[str, bytes]] = {}
     blobs: dict[bytes, dict[str, Any]] = {}
@@ -226,15 +297,16 @@ def describe_commits(path: Path, shas: Iterable[str]) -> list[CommitFacts]:
 
 
 def _config_files(tree: git.Tree, memo: dict[bytes, dict[str, bytes]]) -> dict[str, bytes]:
-    """Folder ('' = root) → blob id of its `qaboard.yaml`; memoised by tree id, since consecutive commits
-    share most of their trees."""
+    """Folder ('' = root) → blob id of its config file (`qaboard.yaml`, else `qatools.yaml`); memoised by
+    tree id, since consecutive commits share most of their trees."""
     known = memo.get(tree.binsha)
     if known is not None:
         return known
     files: dict[str, bytes] = {}
-    for blob in tree.blobs:
-        if blob.name == CONFIG_FILE:
-            files[""] = blob.binsha
+    blobs = {blob.name: blob.binsha for blob in tree.blobs}
+    name = config_file(blobs)
+    if name is not None:
+        files[""] = blobs[name]
     for subtree in tree.trees:
         for folder, blob_id in _config_files(subtree, memo).items():
             files[f"{subtree.name}/{folder}" if folder else subtree.name] = blob_id

@@ -1,18 +1,28 @@
 """QA-Board's configuration rules: which folders are subprojects, and a subproject's merged config.
 
-A folder of a repository is a QA-Board (sub)project when it holds a `qaboard.yaml`. A subproject's config
-is the `qaboard.yaml` of the repository root, then of each folder down to the subproject, merged in that
-order (the deeper file wins), stopping at the deepest ancestor whose file says `root: true`. The merge is
-QA-Board's own (`qaboard/config.py`, `merge`): mappings merge key by key, recursively; any other value
-replaces the one before it unless it is empty or false; in a list, the item `"super"` stands for the list
-it replaces.
+A folder of a repository is a QA-Board (sub)project when it holds a config file: its `qaboard.yaml`, or
+where there is none, its `qatools.yaml` (QA-Board's older name, which QA-Board still reads: `find_configs`
+in `qaboard/config.py`). A subproject's config is the config file of the repository root, then of each
+folder down to the subproject, merged in that order (the deeper file wins), stopping at the deepest
+ancestor whose file says `root: true`. The merge is QA-Board's own (`qaboard/config.py`, `merge`):
+mappings merge key by key, recursively; any other value replaces the one before it unless it is empty or
+false; in a list, the item `"super"` stands for the list it replaces.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Collection
 from itertools import chain
 from typing import Any
+
+CONFIG_FILES = ("qaboard.yaml", "qatools.yaml")
+"""A folder's config file names, the preferred first."""
+
+
+def config_file(names: Collection[str]) -> str | None:
+    """Which of a folder's files (`names`) is its config file, as QA-Board chooses; None: not a project."""
+    return next((name for name in CONFIG_FILES if name in names), None)
 
 
 def merge(source: dict[str, Any], destination: dict[str, Any]) -> dict[str, Any]:
@@ -41,8 +51,8 @@ def folders_down_to(folder: str) -> list[str]:
 
 
 def merged_config(configs: dict[str, dict[str, Any]], folder: str) -> dict[str, Any] | None:
-    """The config of the (sub)project at `folder`, given every folder's own `qaboard.yaml`; None without
-    a `qaboard.yaml` in `folder` or any of its ancestors."""
+    """The config of the (sub)project at `folder`, given every folder's own config file; None without a
+    config file in `folder` or any of its ancestors."""
     chain_of_files = [configs[f] for f in folders_down_to(folder) if f in configs]
     if not chain_of_files:
         return None

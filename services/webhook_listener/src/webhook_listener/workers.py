@@ -9,7 +9,11 @@ holds at least what each of them announced, so they are all done together.
     qa_api unreachable or 5xx     the deliveries wait (received, reason set) and are retried with an
                                   exponential backoff up to `webhook_retry_max_seconds`, for ever
     the fetch fails               the same, until `webhook_max_git_attempts`; then failed
-    qa_api answers another 4xx    failed, with qa_api's reason
+    qa_api refuses a body (4xx)   that project's later bodies are held back, the other projects get
+                                  theirs; failed, with qa_api's reason, the project and the refs held back
+    another process holds it      looked at again after the poll interval, then twice as long each
+                                  time, up to `webhook_retry_max_seconds`; other repositories go on
+A ref is recorded as sent (`sent_ref`) as soon as every project it concerns has accepted its update.
 A failed delivery is processed again when its sender redelivers it, and the next delivery, reconcile or
 periodic reconcile of the repository sends whatever the failure held back (the comparison is with what
 qa_api accepted, not with what was attempted).
@@ -22,6 +26,7 @@ import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import text
@@ -40,9 +45,26 @@ from webhook_listener.repositories.service import clone_url_allowed, mirror_path
 logger = logging.getLogger(__name__)
 
 LOCK_NAMESPACE = 5152
+"""First key of the listener's advisory locks (the second is the repository's id)."""
 # how often finished deliveries past the retention are deleted
 PURGE_SECONDS = 3600.0
-"""First key of the listener's advisory locks (the second is the repository's id)."""
+# the longest reason recorded for a failed delivery (many refused subprojects make a long one)
+MAX_REASON = 2000
+
+
+@dataclass(slots=True)
+class _Sent:
+    """What sending a plan did."""
+
+    refs: int = 0
+    """Refs recorded as sent: every project they concern accepted their update."""
+    commits: int = 0
+    refusals: list[str] = field(default_factory=list)
+    """Per project qa_api refused: the project, the refs held back, qa_api's reason."""
+
+
+def _ref_order(key: RefKey) -> tuple[str, str]:
+    return (key.kind, key.name)
 
 
 def retry_delay(attempts: int, shortest: float, longest: float) -> float:
@@ -59,6 +81,9 @@ class Workers:
         self._qa_api = qa_api
         self._wake = asyncio.Event()
         self._active: dict[int, asyncio.Task[None]] = {}
+        self._locked_elsewhere: dict[int, tuple[int, float]] = {}
+        """Repository id → how many times in a row another process held its lock, and the loop time before
+        which it is not tried again."""
 
     def wake(self) -> None:
         """Look at the inbox now (a delivery arrived)."""
@@ -103,10 +128,17 @@ class Workers:
     async def _dispatch(self) -> None:
         async with self._engine.connect() as connection:
             due = await inbox.due_repositories(connection)
+        # a repository no longer due was finished by whoever held it: its backoff starts afresh next time
+        self._locked_elsewhere = {
+            repository_id: backoff
+            for repository_id, backoff in self._locked_elsewhere.items()
+            if repository_id in due
+        }
+        now = asyncio.get_running_loop().time()
         for repository_id in due:
             if len(self._active) >= self._settings.webhook_workers:
                 return
-            if repository_id in self._active:
+            if repository_id in self._active or self._locked_elsewhere.get(repository_id, (0, now))[1] > now:
                 continue
             task = asyncio.create_task(self._work(repository_id), name=f"repository-{repository_id}")
             self._active[repository_id] = task
@@ -146,12 +178,31 @@ class Workers:
 
     async def _work(self, repository_id: int) -> None:
         try:
-            await self.process(repository_id)
+            locked = await self.process(repository_id)
         except Exception:
             logger.exception("processing the deliveries of repository %d failed", repository_id)
+            return
+        if locked:
+            self._locked_elsewhere.pop(repository_id, None)
+        else:
+            self._back_off(repository_id)
 
-    async def process(self, repository_id: int) -> None:
-        """Claim the repository's received deliveries and bring qa_api up to date with its mirror.
+    def _back_off(self, repository_id: int) -> None:
+        """Another process holds the repository: look at it again later and later (doubling from the poll
+        interval, up to `webhook_retry_max_seconds`); the other repositories are dispatched meanwhile."""
+        settings = self._settings
+        times = self._locked_elsewhere.get(repository_id, (0, 0.0))[0] + 1
+        delay = retry_delay(times, settings.webhook_poll_seconds, settings.webhook_retry_max_seconds)
+        self._locked_elsewhere[repository_id] = (times, asyncio.get_running_loop().time() + delay)
+        logger.info(
+            "repository %d: another listener process is working on it; looking again in %.1f s",
+            repository_id,
+            delay,
+        )
+
+    async def process(self, repository_id: int) -> bool:
+        """Claim the repository's received deliveries and bring qa_api up to date with its mirror; False
+        when another process holds the repository.
 
         Several listener processes may share the inbox: a PostgreSQL advisory lock, held while the
         repository is worked on, keeps the others away from it (they look again later).
@@ -159,13 +210,14 @@ class Workers:
         async with self._engine.connect() as lock:
             key = {"namespace": LOCK_NAMESPACE, "id": repository_id}
             if not await lock.scalar(text("SELECT pg_try_advisory_lock(:namespace, :id)"), key):
-                return
+                return False
             await lock.commit()
             try:
                 await self._process_locked(repository_id)
             finally:
                 await lock.execute(text("SELECT pg_advisory_unlock(:namespace, :id)"), key)
                 await lock.commit()
+        return True
 
     async def _process_locked(self, repository_id: int) -> None:
         async with self._engine.begin() as connection:
@@ -216,24 +268,71 @@ class Workers:
                 await self._retry(ids, reason, attempts)
             return
         try:
-            for updates in plan.updates:
-                await self._qa_api.send(updates)
+            outcome = await self._send(repository_id, plan)
         except QaApiUnavailable as unavailable:
             await self._retry(ids, str(unavailable), attempts)
             return
-        except QaApiRefused as refused:
-            await self._finish(ids, reason=str(refused))
+        logger.info(
+            "repository %s: %d refs and %d commits sent, %d projects refused",
+            found.path,
+            outcome.refs,
+            outcome.commits,
+            len(outcome.refusals),
+        )
+        if outcome.refusals:
+            reason = "qa_api refused " + "; ".join(outcome.refusals)
+            await self._finish(ids, reason=reason[:MAX_REASON])
             return
         async with self._engine.begin() as connection:
-            await repositories.record_sent_refs(connection, repository_id, plan.refs_after)
             await inbox.finish(connection, ids)
-        logger.info(
-            "repository %s: %d deliveries done, %d ref updates and %d commits sent",
-            found.path,
-            len(ids),
-            len(plan.refs_after),
-            plan.commits,
-        )
+
+    async def _send(self, repository_id: int, plan: changes.Plan) -> _Sent:
+        """Send the plan's bodies in order, and record each ref as sent as soon as every project it
+        concerns has accepted its update.
+
+        A body qa_api refuses holds back its project's later bodies (its ref updates may name the commits
+        refused), and the refs whose update that project did not get stay as they were recorded: the next
+        delivery or reconcile sends them again. The other projects get all of theirs. QaApiUnavailable
+        stops the sending; what was recorded until then stays recorded.
+        """
+        waiting = {key: set(projects) for key, projects in plan.targets.items()}
+        sent = _Sent()
+        refused: dict[str, str] = {}
+        # a ref that concerns no project (there is none today: each concerns the repository's own) is sent
+        await self._record(repository_id, plan, [key for key, projects in waiting.items() if not projects])
+        for updates in plan.updates:
+            if updates.project in refused:
+                continue
+            try:
+                await self._qa_api.send(updates)
+            except QaApiRefused as refusal:
+                refused[updates.project] = str(refusal)
+                continue
+            sent.commits += len(updates.commits)
+            complete: list[RefKey] = []
+            for ref in updates.refs:
+                key = RefKey(ref.kind.value, ref.name)
+                waiting[key].discard(updates.project)
+                if not waiting[key]:
+                    complete.append(key)
+            await self._record(repository_id, plan, complete)
+            sent.refs += len(complete)
+        for project, reason in refused.items():
+            held = sorted((key for key, projects in waiting.items() if project in projects), key=_ref_order)
+            named = ", ".join(f"{key.kind} {key.name}" for key in held[:5])
+            more = f" and {len(held) - 5} more" if len(held) > 5 else ""
+            sent.refusals.append(
+                f"{project} ({named}{more} held back): {reason}" if held else f"{project}: {reason}"
+            )
+        return sent
+
+    async def _record(self, repository_id: int, plan: changes.Plan, keys: list[RefKey]) -> None:
+        """Remember that qa_api accepted the updates of these refs, for every project they concern."""
+        if keys:
+            async with self._engine.begin() as connection:
+                await repositories.record_sent_refs(
+                    connection, repository_id, {key: plan.refs_after[key] for key in keys}
+                )
 
     async def _finish(self, ids: list[int], *, reason: str) -> None:
         logger.warning("deliveries %s failed: %s", ids, reason)

@@ -27,10 +27,13 @@ logger = logging.getLogger(__name__)
 
 
 def clone_url_allowed(settings: Settings, url: str) -> bool:
-    """Registered clone URLs only: an allowed prefix, or `file://` when the settings enable it."""
+    """Registered clone URLs only: an allowed prefix, or `file://` when the settings enable it. An
+    http(s) URL is compared without its user and password, so a token in it does not hide its host
+    (`https://gitlab.example.com@elsewhere/...` is not on gitlab.example.com)."""
     if url.lower().startswith("file:"):
         return settings.webhook_allow_file_urls and url.startswith("file:///")
-    return any(url.startswith(prefix) for prefix in settings.webhook_allowed_clone_url_prefixes)
+    fetched = mirror.remote_of(url).url
+    return any(fetched.startswith(prefix) for prefix in settings.webhook_allowed_clone_url_prefixes)
 
 
 def mirror_path(settings: Settings, found: Repository) -> Path:

@@ -1,0 +1,123 @@
+"""The listener's git runs as the listener means it to, whatever the machine's git configuration says."""
+
+from __future__ import annotations
+
+import base64
+import textwrap
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.webhook_listener.conftest import Listener, running_listener, unique_project
+from tests.webhook_listener.git_http import serving
+from tests.webhook_listener.gitrepo import Origin
+from tests.webhook_listener.test_git_sync import history, push_branch, registered
+from webhook_listener.config import Settings
+from webhook_listener.mirror import clone_command, git_environment, remote_of
+
+
+def user_git_config(home: Path, text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`text` becomes the ~/.gitconfig of the user the listener runs as."""
+    home.mkdir()
+    (home / ".gitconfig").write_text(textwrap.dedent(text))
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.delenv("GIT_CONFIG_GLOBAL", raising=False)
+
+
+async def test_the_users_git_config_does_not_apply_to_the_listeners_git(
+    listener: Listener,
+    origin: Origin,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    qa_api_client: httpx.AsyncClient,
+) -> None:
+    (tmp_path / "decoy").mkdir()
+    decoy = Origin(tmp_path / "decoy")
+    decoy.commit("not from the registered repository")
+    decoy.push("HEAD:refs/heads/main")
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    ran = tmp_path / "a-hook-ran"
+    hook = hooks / "reference-transaction"
+    hook.write_text(f"#!/bin/sh\ntouch {ran}\n")
+    hook.chmod(0o755)
+    user_git_config(
+        tmp_path / "home",
+        f"""\
+        [url "{decoy.url}"]
+            insteadOf = {origin.url}
+        [core]
+            hooksPath = {hooks}
+        """,
+        monkeypatch,
+    )
+
+    project = await registered(listener, origin)
+    pushed = origin.commits(2)
+    await push_branch(listener, origin, project, "main")
+
+    assert await history(qa_api_client, project, branch="main") == list(reversed(pushed))
+    assert not ran.exists()
+
+
+async def test_credentials_in_an_https_clone_url_reach_git_through_its_environment_only(
+    settings: Settings,
+    admin_token: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    qa_api_client: httpx.AsyncClient,
+) -> None:
+    served = tmp_path / "served"
+    served.mkdir()
+    origin = Origin(served)
+    pushed = origin.commits(2)
+    origin.push("HEAD:refs/heads/main")
+    # what every git command the listener runs is started with, as `ps` would show it
+    trace = tmp_path / "git-trace"
+    monkeypatch.setenv("GIT_TRACE", str(trace))
+    http_only = settings.model_copy(update={"webhook_allowed_clone_url_prefixes": ["http://127.0.0.1:"]})
+    with serving(served, user="deploy", password=PASSWORD) as server:
+        # the password's '@' and ':' as a user may type them, its '/' percent-encoded
+        url = f"http://deploy:{PASSWORD.replace('/', '%2F')}@127.0.0.1:{server.server_address[1]}/origin.git"
+        async with running_listener(http_only, admin_token) as listener:
+            project = unique_project()
+            await listener.register(project, url)
+            first = await listener.settled(project)
+            more = origin.commit()
+            await push_branch(listener, origin, project, "main")
+
+    assert [d["state"] for d in first] == ["done"]
+    assert await history(qa_api_client, project, branch="main") == [more, *reversed(pushed)]
+    assert server.authorized > 0
+    (config,) = http_only.mirror_dir.glob("*/*.git/config")
+    assert f"url = {server.url}/origin.git\n" in config.read_text()
+    assert "s3cr" not in config.read_text()
+    assert "git clone" in trace.read_text()
+    assert "s3cr" not in trace.read_text()
+
+
+PASSWORD = "s3cr@t:with/odd chars"
+
+
+def test_the_command_line_and_the_config_of_a_mirror_never_hold_its_credentials(tmp_path: Path) -> None:
+    remote = remote_of("https://oauth2:t0k@n%2F1@gitlab.example.com:8443/group/repo.git")
+
+    environment = git_environment(remote)
+
+    assert remote.url == "https://gitlab.example.com:8443/group/repo.git"
+    assert "t0k" not in " ".join(clone_command(remote, tmp_path / "mirror.git"))
+    assert "t0k" not in repr(remote)
+    header = base64.b64encode(b"oauth2:t0k@n/1").decode()
+    configured = {
+        environment[f"GIT_CONFIG_KEY_{index}"]: environment[f"GIT_CONFIG_VALUE_{index}"]
+        for index in range(int(environment["GIT_CONFIG_COUNT"]))
+    }
+    # sent to that host only, not to one a redirect leads to
+    assert configured["http.https://gitlab.example.com:8443/.extraHeader"] == f"Authorization: Basic {header}"
+    assert (
+        remote_of("ssh://git@gitlab.example.com/group/repo.git").url
+        == "ssh://git@gitlab.example.com/group/repo.git"
+    )
+    assert remote_of("https://gitlab.example.com/group/repo.git").authorization is None
