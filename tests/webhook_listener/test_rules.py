@@ -65,6 +65,29 @@ def test_an_allowed_prefix_is_matched_by_the_clone_urls_host_not_its_credentials
     assert not clone_url_allowed(gitlab, "https://gitlab.example.com@elsewhere.example/group/repo.git")
 
 
+@pytest.mark.parametrize(
+    ("prefix", "url", "allowed"),
+    [
+        ("ssh://gitlab.example.com", "ssh://git@gitlab.example.com/group/repo.git", True),
+        ("ssh://gitlab.example.com", "ssh://gitlab.example.com@elsewhere.example/x.git", False),
+        ("https://gitlab.example.com", "https://gitlab.example.com.elsewhere.example/x.git", False),
+        ("https://gitlab.example.com/team/", "https://gitlab.example.com/team/repo.git", True),
+        ("https://gitlab.example.com/team/", "https://gitlab.example.com/other/repo.git", False),
+        ("https://gitlab.example.com:8443/", "https://gitlab.example.com/repo.git", False),
+        ("https://gitlab.example.com/", "https://GitLab.Example.com/repo.git", True),
+        ("git@gitlab.example.com:", "git@gitlab.example.com:group/repo.git", True),
+        ("git@gitlab.example.com:", "ssh://git@gitlab.example.com/group/repo.git", True),
+        ("git@gitlab.example.com:", "gitlab.example.com@elsewhere.example:x.git", False),
+        ("git@gitlab.example.com:", "mallory@gitlab.example.com:group/repo.git", False),
+        ("https://gitlab.example.com/", "https://gitlab.example.com:x/repo.git", False),
+    ],
+)
+def test_a_prefix_naming_a_host_admits_that_host_only(prefix: str, url: str, allowed: bool) -> None:
+    settings = Settings(webhook_allowed_clone_url_prefixes=[prefix])
+
+    assert clone_url_allowed(settings, url) is allowed
+
+
 def test_production_refuses_development_defaults() -> None:
     production: dict[str, Any] = {
         "env": "production",

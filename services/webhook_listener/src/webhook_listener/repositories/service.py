@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import re
+import urllib.parse
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -27,13 +29,48 @@ logger = logging.getLogger(__name__)
 
 
 def clone_url_allowed(settings: Settings, url: str) -> bool:
-    """Registered clone URLs only: an allowed prefix, or `file://` when the settings enable it. An
-    http(s) URL is compared without its user and password, so a token in it does not hide its host
-    (`https://gitlab.example.com@elsewhere/...` is not on gitlab.example.com)."""
+    """Registered clone URLs only: an allowed prefix, or `file://` when the settings enable it.
+
+    A prefix naming a host (`https://gitlab.example.com/group/`, `git@gitlab.example.com:`) admits a URL
+    on that very host (and port, and login when the prefix names one) under that path: compared part by
+    part, never as text, so neither credentials (`https://gitlab.example.com@elsewhere/`) nor a longer
+    host name (`https://gitlab.example.com.elsewhere/`) pass for it. A prefix without a host (the
+    defaults `https://`, `ssh://`, `git@`) admits any URL that starts with it."""
     if url.lower().startswith("file:"):
         return settings.webhook_allow_file_urls and url.startswith("file:///")
     fetched = mirror.remote_of(url).url
-    return any(fetched.startswith(prefix) for prefix in settings.webhook_allowed_clone_url_prefixes)
+    return any(_admits(prefix, fetched) for prefix in settings.webhook_allowed_clone_url_prefixes)
+
+
+_SCP_LIKE = re.compile(r"^(?:(?P<user>[^@/:]+)@)?(?P<host>[^@/:]+):(?!//)(?P<path>.*)$")
+
+
+def _location(url: str) -> urllib.parse.SplitResult:
+    """The URL's parts; git's scp-like `user@host:path` is read as `ssh://user@host/path`."""
+    scp = _SCP_LIKE.match(url) if "://" not in url else None
+    if scp is not None:
+        login = f"{scp['user']}@" if scp["user"] else ""
+        url = f"ssh://{login}{scp['host']}/{scp['path']}"
+    return urllib.parse.urlsplit(url)
+
+
+def _admits(prefix: str, url: str) -> bool:
+    allowed = _location(prefix)
+    if not allowed.hostname:
+        return url.startswith(prefix)
+    found = _location(url)
+    try:
+        port = found.port
+    except ValueError:  # a port that is not a number
+        return False
+    same_place = (
+        found.scheme.lower() == allowed.scheme.lower()
+        and found.hostname == allowed.hostname
+        and (allowed.port is None or port == allowed.port)
+    )
+    if not same_place or (allowed.username is not None and found.username != allowed.username):
+        return False
+    return found.path.startswith(allowed.path)
 
 
 def mirror_path(settings: Settings, found: Repository) -> Path:
