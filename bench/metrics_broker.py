@@ -16,6 +16,11 @@ single payloads (concurrency 32)
     the same concurrency. Targets: ratio >= 1.0 (the broker's group commit must make it at least as fast
     as writing directly), and the broker's p99 <= 100 ms.
 
+the stack's floor (concurrency 32)
+    The same single payloads to an empty FastAPI route under the same uvicorn (`bench/stack_floor.py`:
+    it reads the body and answers 204, nothing else). No target: it shows what any FastAPI route can
+    answer per second here, next to InfluxDB's one-line writes.
+
 batches of 5,000 points (concurrency 4)
     The same kind of points, 5,000 per request, through `POST /api/v1/points` with an `Idempotency-Key`
     (a fresh UUID per request, as a careful client sends). Figure: points/s.
@@ -281,6 +286,34 @@ async def broker_server(influx: Influx, qa_api: LiveQaApi, database_url: str) ->
             await asyncio.to_thread(process.wait)
 
 
+@asynccontextmanager
+async def floor_server() -> AsyncIterator[tuple[str, int]]:
+    """Start the empty FastAPI route (`bench/stack_floor.py`) under uvicorn; yield its URL and pid."""
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "bench.stack_floor:app", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--log-level", "warning", "--no-access-log"]
+    process = subprocess.Popen(command, cwd=ROOT)  # noqa: ASYNC220
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        probe = LoadClient(base_url, None)
+        for _ in range(300):
+            if process.poll() is not None:
+                raise RuntimeError(f"the empty route exited with status {process.returncode}")
+            try:
+                if (await probe.post("/", b"{}"))[0] == 204:
+                    break
+            except OSError:
+                pass
+            await asyncio.sleep(0.1)
+        else:
+            raise RuntimeError("the empty route did not answer within 30 s")
+        probe.close()
+        yield base_url, process.pid
+    finally:
+        process.terminate()
+        await asyncio.to_thread(process.wait)
+
+
 # --- series -----------------------------------------------------------------------------------------------
 
 
@@ -385,7 +418,7 @@ async def verify(influx: Influx, database: str, expected: int) -> None:
 
 async def measure(
     influx: Influx, qa_api: LiveQaApi, database_url: str, scale: Scale
-) -> tuple[Series, Series, Series, Series]:
+) -> tuple[Series, Series, Series, Series, Series]:
     single = [churn_point(index) for index in range(scale.payloads)]
     batched = [
         churn_point(index) for index in range(scale.payloads, scale.payloads + scale.batches * BATCH_POINTS)
@@ -412,6 +445,22 @@ async def measure(
             )
             await verify(influx, BROKER_DATABASE, broker_single.points)
             broker_client.close()
+            log(f"single payloads: {scale.payloads:,} to an empty FastAPI route (the stack's floor)")
+            async with floor_server() as (floor_url, floor_pid):
+                floor_client = LoadClient(floor_url, f"JWT {broker.token}")
+                try:
+                    floor_single = await run_series(
+                        "empty FastAPI route",
+                        send=broker_sender(floor_client, "/"),
+                        bodies=[tfa_payload(point) for point in single],
+                        points_per_body=1,
+                        warm_up=[tfa_payload(point) for point in warm_single],
+                        concurrency=scale.concurrency,
+                        budget_s=scale.budget_s,
+                        meter=CpuMeter(floor_pid, influx.pid),
+                    )
+                finally:
+                    floor_client.close()
             log(f"single payloads: {scale.payloads:,} lines straight to InfluxDB, one per request")
             raw_single = await run_series(
                 "InfluxDB /write, 1 line",
@@ -454,7 +503,7 @@ async def measure(
         finally:
             broker_client.close()
             raw_client.close()
-    return broker_single, raw_single, broker_batch, raw_batch
+    return broker_single, raw_single, broker_batch, raw_batch, floor_single
 
 
 # --- report -------------------------------------------------------------------------------------------------
@@ -475,7 +524,7 @@ class Figure:
 
 
 def figures(
-    broker_single: Series, raw_single: Series, broker_batch: Series, raw_batch: Series
+    broker_single: Series, raw_single: Series, broker_batch: Series, raw_batch: Series, floor_single: Series
 ) -> list[Figure]:
     single_ratio = broker_single.requests_per_s / raw_single.requests_per_s
     batch_ratio = broker_batch.points_per_s / raw_batch.points_per_s
@@ -504,6 +553,14 @@ def figures(
             raw_single.latencies.p99_ms,
             "<= 100ms",
             p99 <= 100,
+        ),
+        Figure(
+            "metrics_broker.single.fastapi_floor_per_s",
+            "empty FastAPI route, req/s (vs 1-line /write)",
+            floor_single.requests_per_s,
+            raw_single.requests_per_s,
+            "",
+            None,
         ),
         Figure(
             "metrics_broker.batch.points_per_s",
