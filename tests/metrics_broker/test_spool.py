@@ -20,13 +20,14 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
 from metrics_broker.config import Settings
 from metrics_broker.main import create_app
-from metrics_broker.spool.repository import Spool, create_engine
+from metrics_broker.spool.repository import DRAIN_LOCK, Spool, create_engine
 from tests.metrics_broker.conftest import BASE_URL, tfa_fixture
 from tests.metrics_broker.influx import InfluxReader
 from tests.metrics_broker.test_writes import changed, churn
@@ -133,8 +134,12 @@ async def drained(broker: httpx.AsyncClient, admin_token: str) -> dict[str, Any]
         await asyncio.sleep(0.1)
 
 
-async def stored_targets(influxd: OwnInfluxd, database: str) -> list[str]:
+async def stored_targets(
+    influxd: OwnInfluxd, database: str, *, auth: tuple[str, str] | None = None
+) -> list[str]:
     reader = InfluxReader(influxd.url)
+    if auth is not None:
+        reader.client.auth = httpx.BasicAuth(*auth)
     try:
         return [point.tags["Target_Tag"] for point in await reader.points(database, MEASUREMENT)]
     finally:
@@ -319,6 +324,20 @@ async def test_a_batch_acknowledged_from_the_spool_is_replayed_on_retry_and_drai
     assert sorted(stored) == sorted(f"batch{n}" for n in range(300))
 
 
+async def spool_directly(spool_database_url: str, database: str, lines: str) -> None:
+    """Spool a payload as another broker sharing the spool does."""
+    connection = await asyncpg.connect(spool_database_url)
+    try:
+        await connection.execute(
+            "INSERT INTO metrics_broker.spooled_payload (database, lines, points) VALUES ($1, $2, $3)",
+            database,
+            lines,
+            lines.count("\n") + 1,
+        )
+    finally:
+        await connection.close()
+
+
 @pytest.fixture
 def influxd_with_users(influxd: OwnInfluxd) -> OwnInfluxd:
     """The same influxd, restarted with authentication on."""
@@ -345,6 +364,7 @@ async def test_a_database_influxdb_refuses_waits_in_the_spool_while_the_others_a
     metrics_token: str,
     admin_token: str,
     databases: dict[str, str],
+    spool_database_url: str,
 ) -> None:
     influxd = influxd_with_users
     churn_db, sizes_db = databases["tfa_code_churn"], databases["tfa_image_size"]
@@ -372,6 +392,14 @@ async def test_a_database_influxdb_refuses_waits_in_the_spool_while_the_others_a
         stuck = await broker.post("/", json=tfa_fixture("image_size.json"))
         waiting = await spool_state(broker, admin_token)
         exposed = (await broker.get("/metrics")).text
+        # a payload another broker sharing the spool left there is found and drained, though this
+        # broker's backlog never empties meanwhile (the sizes database is still refused)
+        await spool_directly(
+            spool_database_url, churn_db, f"{MEASUREMENT},Target_Tag=orphan Lines_of_Change=7i"
+        )
+        while "orphan" not in await stored_targets(influxd, churn_db, auth=INFLUX_ADMIN):
+            assert time.monotonic() < deadline + 30, "a payload another broker spooled was not drained"
+            await asyncio.sleep(0.1)
         await influxql(influxd, f'GRANT WRITE ON "{sizes_db}" TO broker')
         await drained(broker, admin_token)
 
@@ -391,7 +419,46 @@ async def test_a_database_influxdb_refuses_waits_in_the_spool_while_the_others_a
         sizes = await reader.points(sizes_db, "zynqmp-tspd-tdram")
     finally:
         await reader.aclose()
-    assert sorted(churned) == ["direct", "spooled"]
+    assert sorted(churned) == ["direct", "orphan", "spooled"]
     # both payloads are the same point (same tags and time): stored once
     assert len(sizes) == 1
     assert sizes[0].fields["BL31_B"] == 26676
+
+
+async def test_a_database_another_broker_is_draining_is_left_to_it_and_its_new_payloads_queue_behind(
+    influxd: OwnInfluxd,
+    fault_settings: Settings,
+    metrics_token: str,
+    admin_token: str,
+    databases: dict[str, str],
+    spool_database_url: str,
+) -> None:
+    churn_db = databases["tfa_code_churn"]
+    other_broker = await asyncpg.connect(spool_database_url)
+    try:
+        async with running_broker(fault_settings, metrics_token) as broker:
+            influxd.kill()
+            older = await broker.post("/", json=churn("same-point", 1))
+            # another broker sharing the spool starts draining this database (it holds its drain lock)
+            await other_broker.execute("SELECT pg_advisory_lock($1, hashtext($2))", DRAIN_LOCK, churn_db)
+            influxd.start()
+            deadline = time.monotonic() + 30
+            while (await spool_state(broker, admin_token))["draining_elsewhere"] != [churn_db]:
+                assert time.monotonic() < deadline, "the broker did not leave the database to the other"
+                await asyncio.sleep(0.1)
+            # the same point, corrected: it must not overtake the older value waiting in the spool
+            newer = await broker.post("/", json=churn("same-point", 2))
+            left = await spool_state(broker, admin_token)
+            await other_broker.execute("SELECT pg_advisory_unlock($1, hashtext($2))", DRAIN_LOCK, churn_db)
+            await drained(broker, admin_token)
+    finally:
+        await other_broker.close()
+
+    assert [older.headers["x-stored-in"], newer.headers["x-stored-in"]] == ["spool", "spool"]
+    assert left["spooled_payloads"] == 2
+    reader = InfluxReader(influxd.url)
+    try:
+        [point] = await reader.points(churn_db, MEASUREMENT)
+    finally:
+        await reader.aclose()
+    assert point.fields["Lines_of_Change"] == 2

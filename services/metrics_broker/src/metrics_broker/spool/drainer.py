@@ -1,9 +1,11 @@
 """The drainer: one background task that writes spooled payloads to InfluxDB, each database oldest first.
 
-Each database drains on its own: a round takes up to `batch_size` of its oldest payloads, writes them
-(consecutive ones together, up to `max_points` points per write) and removes them from the spool once
-InfluxDB has acknowledged them. When InfluxDB cannot take a database's payloads (down, slow, or refusing
-that database: a 401 or 403 for a database the broker may not create or write), that database waits
+Each database drains on its own, up to `DRAINING` of them at once: a turn takes up to `batch_size` of
+its oldest payloads, writes them (consecutive ones together, up to `max_points` points per write) and
+removes them from the spool once InfluxDB has acknowledged them. Brokers sharing the spool drain a
+database one at a time (`Spool.oldest` takes its advisory lock), so its payloads are written in order.
+When InfluxDB cannot take a database's payloads (down, slow, or refusing that database: a 401 or 403
+for a database the broker may not create or write), that database waits
 (exponential backoff, `retry_min_seconds` doubling up to `retry_max_seconds`) and starts again from its
 oldest, while the other databases go on draining. A payload InfluxDB rejects goes to the dead-letter
 table with InfluxDB's reason. A write that timed out may still have landed; writing it again is harmless,
@@ -14,7 +16,9 @@ the spool, so that its new payloads queue behind it instead of overtaking it. Wh
 reached at start, what a previous run left there is unknown until it can: meanwhile payloads go straight
 to InfluxDB (the broker keeps serving without PostgreSQL) and may overtake that backlog. Overtaking matters
 only for a point with the same measurement, tags and time as a spooled one, which would then overwrite
-the newer one when the drainer writes it.
+the newer one when the drainer writes it. The drainer looks into the spool again every `LOOK_SECONDS`,
+whatever its backlog: what another broker sharing the spool left there, or an append whose commit this
+process never saw confirmed (the client hung up), joins the backlog within that time.
 """
 
 from __future__ import annotations
@@ -31,7 +35,11 @@ from metrics_broker.spool.repository import Batch, Spool, SpooledPayload, SpoolU
 
 logger = logging.getLogger(__name__)
 
-IDLE_CHECK_SECONDS = 5.0
+LOOK_SECONDS = 5.0
+"""How often the drainer asks the spool which databases wait in it."""
+DRAINING = 4
+"""Databases drained at once: one InfluxDB is slow to take holds back only itself (each turn holds a
+PostgreSQL connection of the pool)."""
 
 
 class _Backoff:
@@ -69,13 +77,15 @@ class Drainer:
         self._retry_max = retry_max_seconds
         self._woken = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._looked = False
-        """The spool has been looked into once: `_backlog` holds every database waiting in it."""
+        self._looked_at: float | None = None
+        """Loop time the spool was last looked into (None: never yet)."""
         self._backlog: set[str] = set()
         self._appending: Counter[str] = Counter()
         self._appended: Counter[str] = Counter()
         """Appends committed per database: a drain that saw the spool empty checks none came in since."""
         self._waits: dict[str, _Backoff] = {}
+        self._elsewhere: set[str] = set()
+        """Databases another broker sharing the spool was draining at their last turn."""
         self.drained_points = 0
         """Spooled points written to InfluxDB since start (observability)."""
 
@@ -91,6 +101,10 @@ class Drainer:
     @property
     def backlogged_databases(self) -> list[str]:
         return sorted(self._backlog)
+
+    @property
+    def draining_elsewhere(self) -> list[str]:
+        return sorted(self._elsewhere)
 
     def waiting_databases(self) -> dict[str, float]:
         """The databases InfluxDB could not take lately, and their current retry delay (seconds)."""
@@ -131,18 +145,18 @@ class Drainer:
 
     async def _look(self) -> None:
         self._backlog |= await self._spool.databases()
-        self._looked = True
+        self._looked_at = asyncio.get_running_loop().time()
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         spool_wait = _Backoff(self._retry_min, self._retry_max)
+        turns = asyncio.Semaphore(DRAINING)
         while True:
             self._woken.clear()
             try:
-                if not self._looked or not self._backlog:
-                    # at start, and when idle: what other brokers sharing the spool left behind
+                if self._looked_at is None or loop.time() - self._looked_at >= LOOK_SECONDS:
                     await self._look()
-                progressed = await self._round(loop.time())
+                progressed = await self._round(turns)
             except SpoolUnavailable as exc:
                 delay = spool_wait.failed(loop.time())
                 logger.info("spool: cannot drain now (%s); next try in %.1fs", exc.reason, delay)
@@ -155,18 +169,28 @@ class Drainer:
             spool_wait.delay = 0.0
             if progressed:
                 continue
+            assert self._looked_at is not None
             waits = [self._waits[database].until for database in self._backlog if database in self._waits]
-            timeout = min([IDLE_CHECK_SECONDS, *(until - loop.time() for until in waits)])
+            timeout = min([self._looked_at + LOOK_SECONDS, *waits]) - loop.time()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._woken.wait(), max(timeout, 0.0))
 
-    async def _round(self, now: float) -> bool:
-        """One batch of each database that is not waiting; whether any payload left the spool."""
-        progressed = False
-        for database in sorted(self._backlog):
-            wait = self._waits.get(database)
-            if wait is not None and wait.until > now:
-                continue
+    async def _round(self, turns: asyncio.Semaphore) -> bool:
+        """A turn of each database that is not waiting; whether any payload left the spool. Raises
+        `SpoolUnavailable` once every turn has ended, if one met it."""
+        now = asyncio.get_running_loop().time()
+        due = [db for db in sorted(self._backlog) if db not in self._waits or self._waits[db].until <= now]
+        ended = await asyncio.gather(
+            *(self._turn(database, turns) for database in due), return_exceptions=True
+        )
+        for outcome in ended:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return any(ended)
+
+    async def _turn(self, database: str, turns: asyncio.Semaphore) -> bool:
+        """Drain a batch of the database; whether any payload left the spool."""
+        async with turns:
             appended = self._appended[database]
             try:
                 drained = await self._drain_batch(database)
@@ -174,20 +198,25 @@ class Drainer:
                 wait = self._waits.setdefault(database, _Backoff(self._retry_min, self._retry_max))
                 delay = wait.failed(asyncio.get_running_loop().time())
                 logger.info("spool: cannot write %s now (%s); next try in %.1fs", database, exc.reason, delay)
-                continue
-            self._waits.pop(database, None)
-            if drained:
-                progressed = True
-            elif not self._appending[database] and self._appended[database] == appended:
-                # empty, and nothing was appended meanwhile: new payloads may go to InfluxDB again
-                self._backlog.discard(database)
-        return progressed
+                return False
+        if drained is None:  # another broker is draining it: keep queueing behind it
+            self._elsewhere.add(database)
+            return False
+        self._elsewhere.discard(database)
+        self._waits.pop(database, None)
+        if not drained and not self._appending[database] and self._appended[database] == appended:
+            # empty, and nothing was appended meanwhile: new payloads may go to InfluxDB again
+            self._backlog.discard(database)
+        return drained > 0
 
-    async def _drain_batch(self, database: str) -> int:
-        """Write a batch of the database's oldest payloads; how many left the spool. Raises when InfluxDB
-        or PostgreSQL is unavailable, after removing from the spool what was written."""
+    async def _drain_batch(self, database: str) -> int | None:
+        """Write a batch of the database's oldest payloads; how many left the spool (None: another broker
+        is draining it). Raises when InfluxDB or PostgreSQL is unavailable, after removing from the spool
+        what was written."""
         unavailable: InfluxUnavailable | None = None
         async with self._spool.oldest(database, self._batch_size) as batch:
+            if batch.busy:
+                return None
             if not batch.payloads:
                 return 0
             try:

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -29,6 +29,25 @@ DATABASE_ERRORS = _DATABASE_ERRORS = (
     TimeoutError,
 )
 
+
+DRAIN_LOCK = 5000
+"""First key of the advisory lock a broker holds while it drains a database (the second: its name's hash)."""
+
+# a loose index scan on (database, id): one probe per distinct database, not a read of every row
+_DATABASES = text(
+    """
+    WITH RECURSIVE found(database) AS (
+        (SELECT database FROM metrics_broker.spooled_payload ORDER BY database LIMIT 1)
+        UNION ALL
+        SELECT (
+            SELECT next.database FROM metrics_broker.spooled_payload AS next
+            WHERE next.database > found.database ORDER BY next.database LIMIT 1
+        )
+        FROM found WHERE found.database IS NOT NULL
+    )
+    SELECT database FROM found WHERE database IS NOT NULL
+    """
+)
 
 SPOOL_UNAVAILABLE = (
     "InfluxDB and the spool are both unavailable: the points are not known to be stored (InfluxDB may "
@@ -120,27 +139,36 @@ class Spool:
             raise _unavailable(exc) from exc
 
     async def databases(self) -> set[str]:
-        """The databases with payloads waiting."""
+        """The databases with payloads waiting: one index probe per database (a loose index scan on
+        `(database, id)`), however many payloads wait."""
         try:
             async with self._engine.connect() as connection:
-                found = await connection.execute(select(spooled_payload.c.database).distinct())
+                found = await connection.execute(_DATABASES)
                 return set(found.scalars())
         except _DATABASE_ERRORS as exc:
             raise _unavailable(exc) from exc
 
     @asynccontextmanager
     async def oldest(self, database: str, limit: int) -> AsyncIterator[Batch]:
-        """The database's oldest spooled payloads, locked for this transaction (another broker sharing
-        the spool skips them); what the caller marks done or dead is removed when the block ends without
-        error."""
+        """The database's oldest spooled payloads, for this transaction; what the caller marks done or
+        dead is removed when the block ends without error.
+
+        One broker at a time drains a database (a transaction-level advisory lock on its name): brokers
+        sharing the spool never write a database's payloads out of order. When another broker holds it,
+        the batch is empty and `busy`: the database is not drained here, nor known to be empty."""
         try:
             async with self._engine.begin() as connection:
+                mine = await connection.scalar(
+                    select(func.pg_try_advisory_xact_lock(DRAIN_LOCK, func.hashtext(database)))
+                )
+                if not mine:
+                    yield Batch(connection, [], busy=True)
+                    return
                 rows = await connection.execute(
                     select(spooled_payload)
                     .where(spooled_payload.c.database == database)
                     .order_by(spooled_payload.c.id)
                     .limit(limit)
-                    .with_for_update(skip_locked=True)
                 )
                 batch = Batch(connection, [SpooledPayload(**row._mapping) for row in rows])
                 yield batch
@@ -181,9 +209,13 @@ class Spool:
 class Batch:
     """Payloads taken from the spool in one transaction; `done` and `dead` ones leave it at commit."""
 
-    def __init__(self, connection: AsyncConnection, payloads: list[SpooledPayload]) -> None:
+    def __init__(
+        self, connection: AsyncConnection, payloads: list[SpooledPayload], *, busy: bool = False
+    ) -> None:
         self._connection = connection
         self.payloads = payloads
+        self.busy = busy
+        """Another broker is draining this database."""
         self._done: list[int] = []
         self._dead: list[dict[str, Any]] = []
 

@@ -34,6 +34,9 @@ class SpoolState(BaseModel):
         description="Some database's new payloads queue behind its spooled ones (true while any wait)."
     )
     backlogged_databases: list[str] = Field(description="The databases whose new payloads go to the spool.")
+    draining_elsewhere: list[str] = Field(
+        description="Databases another broker sharing the spool is draining: this one queues behind it."
+    )
     waiting_databases: dict[str, float] = Field(
         description="Databases InfluxDB could not take lately (down, slow, or refusing the broker), with "
         "the delay before the drainer tries again, in seconds; the others drain meanwhile."
@@ -60,6 +63,7 @@ async def spool_state(
     return SpoolState(
         backlog=drainer.backlog,
         backlogged_databases=drainer.backlogged_databases,
+        draining_elsewhere=drainer.draining_elsewhere,
         waiting_databases=drainer.waiting_databases(),
         spooled_payloads=stats.payloads,
         spooled_points=stats.points,
