@@ -11,6 +11,8 @@ from typing import Any
 import asyncpg
 import httpx
 
+from metrics_broker.points.repository import IdempotencyKeys
+from metrics_broker.spool.repository import create_engine
 from tests.metrics_broker.influx import InfluxReader
 from tests.metrics_broker.kinds import kind_definition, perf_point, register
 from tests.metrics_broker.test_auth import PASSWORD, create_user
@@ -304,3 +306,39 @@ async def test_an_expired_key_may_carry_another_body(
     assert later.status_code == 200, later.text
     assert "Idempotent-Replayed" not in later.headers
     assert await reader.count(databases["tfa_code_churn"]) == 5
+
+
+async def test_a_request_that_outlived_its_lease_leaves_the_key_to_the_request_that_took_it_over(
+    database_url: str,
+) -> None:
+    # A slow request (longer than the 60 s lease) whose key another request took over must neither give
+    # that key back nor write its own answer onto it when it finally ends.
+    engine = create_engine(
+        database_url.replace("postgresql://", "postgresql+asyncpg://"),
+        pool_size=1,
+        statement_timeout_ms=5000,
+        connect_timeout_s=5,
+    )
+    keys = IdempotencyKeys(engine)
+    key, keep, lease = str(uuid.uuid4()), timedelta(hours=1), timedelta(seconds=60)
+    try:
+        slow = await keys.claim(
+            caller="ci", key=key, body_sha256="a" * 64, accepted_at_ns=1, keep=keep, lease=lease
+        )
+        await _age_key(database_url, key, claimed=timedelta(seconds=61))
+        taker = await keys.claim(
+            caller="ci", key=key, body_sha256="b" * 64, accepted_at_ns=2, keep=keep, lease=lease
+        )
+        assert slow.claimed_at is not None
+        await keys.release(caller="ci", key=key, claimed_at=slow.claimed_at, keep_moment=True)
+        await keys.complete(caller="ci", key=key, claimed_at=slow.claimed_at, response='{"slow": true}')
+        third = await keys.claim(
+            caller="ci", key=key, body_sha256="b" * 64, accepted_at_ns=3, keep=keep, lease=lease
+        )
+    finally:
+        await engine.dispose()
+
+    assert (slow.mine, taker.mine) == (True, True)
+    assert taker.accepted_at_ns == 2
+    # still the taker's, running: a third request waits for it (409 at the API), no answer recorded
+    assert (third.mine, third.response, third.body_sha256) == (False, None, "b" * 64)

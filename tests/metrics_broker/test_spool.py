@@ -462,3 +462,30 @@ async def test_a_database_another_broker_is_draining_is_left_to_it_and_its_new_p
     finally:
         await reader.aclose()
     assert point.fields["Lines_of_Change"] == 2
+
+
+async def test_a_retry_sent_while_the_first_attempt_waits_stamps_the_same_moment(
+    influxd: OwnInfluxd,
+    fault_settings: Settings,
+    metrics_token: str,
+    admin_token: str,
+    databases: dict[str, str],
+) -> None:
+    # TF-A's defect payloads carry no `time`: the broker stamps each with the moment it accepted it
+    body = tfa_fixture("defects_tracking.json")
+    async with running_broker(fault_settings, metrics_token) as broker:
+        assert (await broker.post("/", json=body)).status_code == 204  # creates the database
+        influxd.freeze()
+        # the client gives up on its first attempt (it waits for InfluxDB) and sends the payload again
+        answered, retry = await asyncio.gather(broker.post("/", json=body), broker.post("/", json=body))
+        influxd.thaw()
+        await drained(broker, admin_token)
+
+    assert [answered.status_code, retry.status_code] == [204, 204]
+    reader = InfluxReader(influxd.url)
+    try:
+        stored = await reader.points(databases["tfa_defects"], "TFA_Defects_Tracking")
+    finally:
+        await reader.aclose()
+    # the warm-up payload's point, and one point for the two attempts
+    assert len(stored) == 2

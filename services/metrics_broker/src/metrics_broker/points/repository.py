@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import DateTime, and_, case, delete, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -19,6 +19,8 @@ class KeyRecord:
     """A key after a claim: this request's now (`mine`), or held by another request (or an earlier one)."""
 
     mine: bool
+    claimed_at: datetime | None
+    """When the request holding it claimed it (this request's claim, when `mine`)."""
     body_sha256: str
     accepted_at_ns: int
     """The moment the key's points without `time` are stamped with: the first attempt's for this body."""
@@ -79,14 +81,18 @@ class IdempotencyKeys:
                     and_(table.c.response.is_(None), table.c.claimed_at < now - literal(lease)),
                 ),
             )
-            .returning(table.c.accepted_at_ns)
+            .returning(table.c.accepted_at_ns, table.c.claimed_at)
         )
         try:
             async with self._engine.begin() as connection:
                 taken = (await connection.execute(statement)).first()
                 if taken is not None:
                     return KeyRecord(
-                        mine=True, body_sha256=body_sha256, accepted_at_ns=taken[0], response=None
+                        mine=True,
+                        claimed_at=taken[1],
+                        body_sha256=body_sha256,
+                        accepted_at_ns=taken[0],
+                        response=None,
                     )
                 row = (
                     await connection.execute(
@@ -99,28 +105,37 @@ class IdempotencyKeys:
             raise unavailable(exc) from exc
         return KeyRecord(
             mine=False,
+            claimed_at=None,
             body_sha256=row.body_sha256,
             accepted_at_ns=accepted_at_ns if row.accepted_at_ns is None else row.accepted_at_ns,
             response=row.response,
         )
 
-    async def complete(self, *, caller: str, key: str, response: str) -> None:
-        """Remember the answer, for the retries."""
+    async def complete(self, *, caller: str, key: str, claimed_at: datetime, response: str) -> None:
+        """Remember the answer, for the retries, if the key is still this claim's (a request that outlived
+        its lease may have lost it to another)."""
+        table = idempotency_key
         try:
             async with self._engine.begin() as connection:
                 await connection.execute(
-                    update(idempotency_key)
-                    .where(idempotency_key.c.caller == caller, idempotency_key.c.key == key)
+                    update(table)
+                    .where(table.c.caller == caller, table.c.key == key, table.c.claimed_at == claimed_at)
                     .values(response=response)
                 )
         except DATABASE_ERRORS as exc:
             raise unavailable(exc) from exc
 
-    async def release(self, *, caller: str, key: str, keep_moment: bool) -> None:
-        """Give the key back: the request failed, and a retry must be able to write. `keep_moment`: the
-        write was attempted (InfluxDB may hold some of it), so the retry must stamp the same moment."""
+    async def release(self, *, caller: str, key: str, claimed_at: datetime, keep_moment: bool) -> None:
+        """Give the key back, if it is still this claim's: the request failed, and a retry must be able to
+        write. `keep_moment`: the write was attempted (InfluxDB may hold some of it), so the retry must
+        stamp the same moment."""
         table = idempotency_key
-        unfinished = (table.c.caller == caller, table.c.key == key, table.c.response.is_(None))
+        unfinished = (
+            table.c.caller == caller,
+            table.c.key == key,
+            table.c.claimed_at == claimed_at,
+            table.c.response.is_(None),
+        )
         statement = (
             update(table)
             .where(*unfinished)

@@ -25,13 +25,13 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from starlette.concurrency import run_in_threadpool
 
 from metrics_broker.influx.writer import PointWriter, Stored
 from metrics_broker.points.repository import IdempotencyKeys
-from metrics_broker.points.retries import RetryMoments
+from metrics_broker.points.retries import Outcome, RetryMoments
 from metrics_broker.tfa import service as tfa_service
 from metrics_broker.tfa.validation import OFFLOAD_BYTES, Accepted
 from qahub_shared.errors import Conflict, ErrorDetail, InvalidInput, QAHubError, ServiceUnavailable
@@ -68,8 +68,16 @@ class Acceptance:
     accepted_at_ns: int
     key: str | None = None
     """The `Idempotency-Key` this request holds (None: no key, or a replay)."""
+    claimed_at: datetime | None = None
+    """When this request claimed its key: the key is released or completed only while it is still this
+    request's (one that outlived its lease may have been taken over)."""
     replay: str | None = None
     """The first answer of this key, to send again instead of writing."""
+
+    @property
+    def remembered(self) -> bool:
+        """The moment is kept in this process's memory (no key, not a replay)."""
+        return self.key is None and self.replay is None
 
 
 class PointsService:
@@ -87,7 +95,7 @@ class PointsService:
         # ~1.5 ms per MiB: a large body is hashed off the event loop, as it is parsed
         digest = await _sha256(body) if len(body) > OFFLOAD_BYTES else hashlib.sha256(body).hexdigest()
         if key is None:
-            return Acceptance(sender, digest, self._moments.moment(sender, digest))
+            return Acceptance(sender, digest, self._moments.begin(sender, digest))
         self._maybe_purge()
         held = await self._keys.claim(
             caller=sender,
@@ -98,7 +106,7 @@ class PointsService:
             lease=LEASE,
         )
         if held.mine:
-            return Acceptance(sender, digest, held.accepted_at_ns, key=key)
+            return Acceptance(sender, digest, held.accepted_at_ns, key=key, claimed_at=held.claimed_at)
         if held.body_sha256 != digest:
             raise KeyReused(
                 f"Idempotency-Key {key[:64]!r} was used for another body; use a new key for new points.",
@@ -113,7 +121,9 @@ class PointsService:
 
     async def abandon(self, acceptance: Acceptance) -> None:
         """The payload was refused before any write (invalid): its key is free for another body."""
-        if acceptance.key is not None:
+        if acceptance.remembered:
+            self._moments.end(acceptance.sender, acceptance.digest, Outcome.REFUSED)
+        elif acceptance.key is not None:
             await self._release(acceptance, keep_moment=False)
 
     async def write(
@@ -123,21 +133,26 @@ class PointsService:
         try:
             stored = await tfa_service.store(writer, databases=databases, accepted=accepted)
         except BaseException:
-            if acceptance.key is None:
-                self._moments.failed(acceptance.sender, acceptance.digest, acceptance.accepted_at_ns)
-            else:
+            if acceptance.remembered:
+                self._moments.end(acceptance.sender, acceptance.digest, Outcome.FAILED)
+            elif acceptance.key is not None:
                 await self._release(acceptance, keep_moment=True)
             raise
-        if acceptance.key is None:
-            self._moments.succeeded(acceptance.sender, acceptance.digest)
+        if acceptance.remembered:
+            self._moments.end(acceptance.sender, acceptance.digest, Outcome.STORED)
         return stored
 
     async def complete(self, acceptance: Acceptance, answer: str) -> None:
         """Remember the answer of a keyed request, for its retries."""
-        if acceptance.key is None:
+        if acceptance.key is None or acceptance.claimed_at is None:
             return
         try:
-            await self._keys.complete(caller=acceptance.sender, key=acceptance.key, response=answer)
+            await self._keys.complete(
+                caller=acceptance.sender,
+                key=acceptance.key,
+                claimed_at=acceptance.claimed_at,
+                response=answer,
+            )
         except ServiceUnavailable:
             # the points are stored: answer so; a retry gets 409 until the lease ends, then writes again
             # with the same moment (harmless: identical points overwrite each other)
@@ -145,8 +160,14 @@ class PointsService:
 
     async def _release(self, acceptance: Acceptance, *, keep_moment: bool) -> None:
         assert acceptance.key is not None
+        assert acceptance.claimed_at is not None
         try:
-            await self._keys.release(caller=acceptance.sender, key=acceptance.key, keep_moment=keep_moment)
+            await self._keys.release(
+                caller=acceptance.sender,
+                key=acceptance.key,
+                claimed_at=acceptance.claimed_at,
+                keep_moment=keep_moment,
+            )
         except ServiceUnavailable:
             logger.warning(
                 "could not release idempotency key %r; it is taken over after %s", acceptance.key, LEASE

@@ -61,7 +61,12 @@ async def tfa_payload(
             accepted_at_ns=acceptance.accepted_at_ns,
         )
 
-    return Payload(await run_in_threadpool(check) if large else check(), acceptance)
+    try:
+        accepted = await run_in_threadpool(check) if large else check()
+    except BaseException:
+        await points.abandon(acceptance)
+        raise
+    return Payload(accepted, acceptance)
 
 
 @router.post(
