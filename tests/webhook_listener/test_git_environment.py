@@ -8,8 +8,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.webhook_listener.conftest import Listener, running_listener, unique_project
+from tests.webhook_listener.conftest import SECRET, Listener, running_listener, unique_project
 from tests.webhook_listener.git_http import serving
 from tests.webhook_listener.gitrepo import Origin
 from tests.webhook_listener.test_git_sync import history, push_branch, registered
@@ -121,3 +123,40 @@ def test_the_command_line_and_the_config_of_a_mirror_never_hold_its_credentials(
         == "ssh://git@gitlab.example.com/group/repo.git"
     )
     assert remote_of("https://gitlab.example.com/group/repo.git").authorization is None
+
+
+@pytest.mark.parametrize("clone_url", ["git@[::1]:group/repo.git", "[gitlab.example.com]:group/repo.git"])
+async def test_a_clone_url_that_cannot_be_read_is_refused_at_registration(
+    settings: Settings, admin_token: str, clone_url: str
+) -> None:
+    gitlab = settings.model_copy(update={"webhook_allowed_clone_url_prefixes": ["git@gitlab.example.com:"]})
+    body = {"provider": "gitlab", "project": unique_project(), "secret": SECRET, "clone_url": clone_url}
+
+    async with running_listener(gitlab, admin_token) as listener:
+        response = await listener.client.post("/api/v2/repositories", json=body, headers=listener.admin)
+
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["message"] == "The clone URL cannot be read as a URL."
+
+
+async def test_deliveries_of_a_registered_clone_url_that_cannot_be_read_fail_saying_so(
+    listener: Listener, origin: Origin, settings: Settings
+) -> None:
+    project = await registered(listener, origin)
+    # registered by an earlier version, which let such a URL through
+    engine = create_async_engine(settings.listener_database_url)
+    async with engine.begin() as connection:
+        await connection.execute(
+            text("UPDATE repository SET clone_url = :url WHERE path = :path"),
+            {"url": "git@[::1]:group/repo.git", "path": project},
+        )
+    await engine.dispose()
+
+    queued = await listener.client.post(
+        "/api/v2/reconcile", params={"project": project, "provider": "gitlab"}, headers=listener.admin
+    )
+    settled = await listener.settled(project)
+
+    assert queued.status_code == 202, queued.text
+    assert settled[0]["state"] == "failed"
+    assert settled[0]["reason"] == "the registered clone URL cannot be read as a URL"

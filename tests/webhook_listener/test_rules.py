@@ -15,7 +15,7 @@ from webhook_listener.config import Settings
 from webhook_listener.mirror import load_config, redact
 from webhook_listener.qaboard_config import merged_config
 from webhook_listener.repositories.repository import Repository
-from webhook_listener.repositories.service import clone_url_allowed, mirror_path
+from webhook_listener.repositories.service import clone_url_allowed, clone_url_refusal, mirror_path
 from webhook_listener.workers import retry_delay
 
 
@@ -86,6 +86,25 @@ def test_a_prefix_naming_a_host_admits_that_host_only(prefix: str, url: str, all
     settings = Settings(webhook_allowed_clone_url_prefixes=[prefix])
 
     assert clone_url_allowed(settings, url) is allowed
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "git@[::1]:group/repo.git",
+        "[gitlab.example.com]:group/repo.git",
+        "https://[::1/group/repo.git",
+        "https://deploy:t0ken@[gitlab.example.com]/group/repo.git",
+        "https://gitlab.example.com:99999/group/repo.git",
+    ],
+)
+def test_a_clone_url_that_cannot_be_read_is_refused_whatever_the_prefixes(url: str) -> None:
+    settings = Settings(
+        webhook_allowed_clone_url_prefixes=["https://", "git@", "https://gitlab.example.com/", "git@[::1]:"]
+    )
+
+    assert clone_url_allowed(settings, url) is False
+    assert clone_url_refusal(settings, url) == "cannot be read as a URL"
 
 
 def test_production_refuses_development_defaults() -> None:
