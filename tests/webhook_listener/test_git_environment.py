@@ -125,18 +125,41 @@ def test_the_command_line_and_the_config_of_a_mirror_never_hold_its_credentials(
     assert remote_of("https://gitlab.example.com/group/repo.git").authorization is None
 
 
+async def registration(settings: Settings, admin_token: str, clone_url: str) -> httpx.Response:
+    """The admin API's answer to registering `clone_url` while `git@gitlab.example.com:` and
+    `https://gitlab.example.com/group/` are the allowed prefixes."""
+    prefixes = ["git@gitlab.example.com:", "https://gitlab.example.com/group/"]
+    allowing = settings.model_copy(update={"webhook_allowed_clone_url_prefixes": prefixes})
+    body = {"provider": "gitlab", "project": unique_project(), "secret": SECRET, "clone_url": clone_url}
+    async with running_listener(allowing, admin_token) as listener:
+        return await listener.client.post("/api/v2/repositories", json=body, headers=listener.admin)
+
+
 @pytest.mark.parametrize("clone_url", ["git@[::1]:group/repo.git", "[gitlab.example.com]:group/repo.git"])
 async def test_a_clone_url_that_cannot_be_read_is_refused_at_registration(
     settings: Settings, admin_token: str, clone_url: str
 ) -> None:
-    gitlab = settings.model_copy(update={"webhook_allowed_clone_url_prefixes": ["git@gitlab.example.com:"]})
-    body = {"provider": "gitlab", "project": unique_project(), "secret": SECRET, "clone_url": clone_url}
-
-    async with running_listener(gitlab, admin_token) as listener:
-        response = await listener.client.post("/api/v2/repositories", json=body, headers=listener.admin)
+    response = await registration(settings, admin_token, clone_url)
 
     assert response.status_code == 422, response.text
     assert response.json()["error"]["message"] == "The clone URL cannot be read as a URL."
+
+
+@pytest.mark.parametrize(
+    "clone_url",
+    [
+        "https://gitlab.example.com/group/../other/repo.git",
+        "https://gitlab.example.com/group/%2E%2e/other/repo.git",
+        "git@gitlab.example.com:group/../../other/repo.git",
+    ],
+)
+async def test_a_clone_url_with_dot_segments_is_refused_at_registration(
+    settings: Settings, admin_token: str, clone_url: str
+) -> None:
+    response = await registration(settings, admin_token, clone_url)
+
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["message"] == "The clone URL has a '.' or '..' segment in its path."
 
 
 async def test_deliveries_of_a_registered_clone_url_that_cannot_be_read_fail_saying_so(

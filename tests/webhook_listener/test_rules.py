@@ -91,6 +91,52 @@ def test_a_prefix_naming_a_host_admits_that_host_only(prefix: str, url: str, all
 @pytest.mark.parametrize(
     "url",
     [
+        "https://gitlab.example.com/group/../other/repo.git",
+        "https://gitlab.example.com/group/%2e%2e/other/repo.git",
+        "https://gitlab.example.com/group/%2E./other/repo.git",
+        "https://gitlab.example.com/group/..%2Fother/repo.git",
+        "https://deploy:t0ken@gitlab.example.com/group/./repo.git",
+        "https://gitlab.example.com/group/repo.git/..",
+        "ssh://git@gitlab.example.com/group/../other/repo.git",
+        "git@gitlab.example.com:group/../other/repo.git",
+    ],
+)
+def test_a_clone_url_with_dot_segments_in_its_path_is_refused_whatever_the_prefixes(url: str) -> None:
+    prefixes = ["https://gitlab.example.com/group/", "git@gitlab.example.com:group/"]
+    hosts = Settings(webhook_allowed_clone_url_prefixes=prefixes)
+    defaults = Settings()
+
+    assert clone_url_allowed(hosts, url) is False
+    assert clone_url_allowed(defaults, url) is False
+    assert clone_url_refusal(defaults, url) == "has a '.' or '..' segment in its path"
+
+
+@pytest.mark.parametrize(
+    ("prefix", "url", "allowed"),
+    [
+        ("https://gitlab.example.com/group", "https://gitlab.example.com/group/repo.git", True),
+        ("https://gitlab.example.com/group/", "https://gitlab.example.com/group/sub/repo.git", True),
+        ("https://gitlab.example.com/group", "https://gitlab.example.com/group-evil/repo.git", False),
+        ("https://gitlab.example.com/group/", "https://gitlab.example.com/group-evil/repo.git", False),
+        ("https://gitlab.example.com/group/repo", "https://gitlab.example.com/group/repo.git", False),
+        ("https://gitlab.example.com/group/", "https://gitlab.example.com/gr%6Fup/repo.git", True),
+        ("https://gitlab.example.com/group/", "https://gitlab.example.com/other/group/repo.git", False),
+        ("https://gitlab.example.com", "https://gitlab.example.com/any/repo.git", True),
+        ("https://gitlab.example.com/", "https://gitlab.example.com/any/repo.git", True),
+        ("git@gitlab.example.com:group", "git@gitlab.example.com:group/repo.git", True),
+        ("git@gitlab.example.com:group", "git@gitlab.example.com:group-evil/repo.git", False),
+        ("ssh://git@gitlab.example.com/group", "ssh://git@gitlab.example.com/groupie/repo.git", False),
+    ],
+)
+def test_a_prefixs_path_admits_whole_segments_only(prefix: str, url: str, allowed: bool) -> None:
+    settings = Settings(webhook_allowed_clone_url_prefixes=[prefix])
+
+    assert clone_url_allowed(settings, url) is allowed
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
         "git@[::1]:group/repo.git",
         "[gitlab.example.com]:group/repo.git",
         "https://[::1/group/repo.git",

@@ -35,14 +35,19 @@ def clone_url_refusal(settings: Settings, url: str) -> str | None:
     naming a host (`https://gitlab.example.com/group/`, `git@gitlab.example.com:`) admits a URL on that
     very host (and port, and login when the prefix names one) under that path: compared part by part,
     never as text, so neither credentials (`https://gitlab.example.com@elsewhere/`) nor a longer host name
-    (`https://gitlab.example.com.elsewhere/`) pass for it. A prefix without a host (the defaults
+    (`https://gitlab.example.com.elsewhere/`) pass for it, and its path admits whole segments only
+    (`/group` admits `/group/x.git`, not `/group-evil/x.git`). A prefix without a host (the defaults
     `https://`, `ssh://`, `git@`) admits any URL that starts with it. A URL that cannot be read as one
-    (`git@[::1]:x`, a port that is not a number) is refused, whatever the prefixes."""
+    (`git@[::1]:x`, a port that is not a number), or whose path has a `.` or `..` segment (percent-encoded
+    too: `%2e%2e`), is refused whatever the prefixes."""
     try:
         fetched = mirror.remote_of(url).url
         found = _location(fetched)
     except ValueError:
         return "cannot be read as a URL"
+    # git (curl) resolves them before asking: `/group/../other/x.git` fetches `/other/x.git`
+    if any(segment in (".", "..") for segment in _segments(found.path)):
+        return "has a '.' or '..' segment in its path"
     if url.lower().startswith("file:"):
         if settings.webhook_allow_file_urls and url.startswith("file:///"):
             return None
@@ -89,7 +94,15 @@ def _admits(prefix: str, url: str, found: urllib.parse.SplitResult) -> bool:
     )
     if not same_place or (allowed.username is not None and found.username != allowed.username):
         return False
-    return found.path.startswith(allowed.path)
+    # whole segments: `/group` (or `/group/`) admits `/group/x.git`, not `/group-evil/x.git`
+    within = [segment for segment in _segments(allowed.path) if segment]
+    return _segments(found.path)[1 : len(within) + 1] == within
+
+
+def _segments(path: str) -> list[str]:
+    """The path's segments (the first is the empty one before its leading '/'), percent-decoded as a
+    server decodes them: `%2e%2E` is `..`, `%2F` a '/'."""
+    return urllib.parse.unquote(path).split("/")
 
 
 def mirror_path(settings: Settings, found: Repository) -> Path:
