@@ -153,6 +153,25 @@ def test_a_clone_url_that_cannot_be_read_is_refused_whatever_the_prefixes(url: s
     assert clone_url_refusal(settings, url) == "cannot be read as a URL"
 
 
+@pytest.mark.parametrize(
+    ("prefix", "url", "allowed"),
+    [
+        ("https://ci@gitlab.example.com/group/", "https://ci@gitlab.example.com/group/repo.git", True),
+        ("https://ci:t0ken@gitlab.example.com/group/", "https://gitlab.example.com/group/repo.git", True),
+        ("https://ci@gitlab.example.com/group/", "https://other:t0k@gitlab.example.com/group/repo.git", True),
+        ("https://ci@gitlab.example.com/group/", "https://ci@gitlab.example.com/other/repo.git", False),
+        ("https://ci@gitlab.example.com/", "https://ci@gitlab.example.com.elsewhere/repo.git", False),
+        ("ssh://git@gitlab.example.com/", "ssh://mallory@gitlab.example.com/repo.git", False),
+    ],
+)
+def test_the_login_of_an_https_prefix_is_a_credential_and_not_compared(
+    prefix: str, url: str, allowed: bool
+) -> None:
+    settings = Settings(webhook_allowed_clone_url_prefixes=[prefix])
+
+    assert clone_url_allowed(settings, url) is allowed
+
+
 def test_production_refuses_development_defaults() -> None:
     production: dict[str, Any] = {
         "env": "production",

@@ -33,7 +33,7 @@ def clone_url_refusal(settings: Settings, url: str) -> str | None:
 
     Registered clone URLs only: an allowed prefix, or `file://` when the settings enable it. A prefix
     naming a host (`https://gitlab.example.com/group/`, `git@gitlab.example.com:`) admits a URL on that
-    very host (and port, and login when the prefix names one) under that path: compared part by part,
+    very host (and port, and SSH login when the prefix names one) under that path: compared part by part,
     never as text, so neither credentials (`https://gitlab.example.com@elsewhere/`) nor a longer host name
     (`https://gitlab.example.com.elsewhere/`) pass for it, and its path admits whole segments only
     (`/group` admits `/group/x.git`, not `/group-evil/x.git`). A prefix without a host (the defaults
@@ -80,8 +80,10 @@ def _location(url: str) -> urllib.parse.SplitResult:
 
 
 def _admits(prefix: str, url: str, found: urllib.parse.SplitResult) -> bool:
-    """Whether `prefix` admits `url` (read as `found`); a prefix that cannot be read admits nothing."""
+    """Whether `prefix` admits `url` (read as `found`), both without the login of an http(s) URL, which is
+    a credential (an ssh login is compared); a prefix that cannot be read admits nothing."""
     try:
+        prefix = mirror.remote_of(prefix).url
         allowed = _location(prefix)
     except ValueError:
         return False
