@@ -16,15 +16,21 @@ _TIMEOUT_S = 60
 
 
 class GitHttpServer(ThreadingHTTPServer):
-    """Serves the repositories under `root` to requests authenticated as `user` with `password`."""
+    """Serves the repositories under `root` to requests authenticated as `user` with `password` (to any
+    request when `public`: those are counted all the same), or redirects every request to the same path
+    at `redirect_to`."""
 
     daemon_threads = True
 
-    def __init__(self, root: Path, *, user: str, password: str) -> None:
+    def __init__(
+        self, root: Path, *, user: str, password: str, public: bool = False, redirect_to: str | None = None
+    ) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.root = root
         self.user = user
         self.expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+        self.public = public
+        self.redirect_to = redirect_to
         self.authorized = 0
         """Requests that came with the expected credentials."""
 
@@ -58,13 +64,20 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         body = self._body()
-        if self.headers.get("Authorization") != self.server.expected:
+        if self.server.redirect_to is not None:
+            self.send_response(302)
+            self.send_header("Location", self.server.redirect_to + self.path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if self.headers.get("Authorization") == self.server.expected:
+            self.server.authorized += 1
+        elif not self.server.public:
             self.send_response(401)
             self.send_header("WWW-Authenticate", 'Basic realm="git"')
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
-        self.server.authorized += 1
         path, _, query = self.path.partition("?")
         environment = {
             "PATH": os.environ["PATH"],
@@ -103,8 +116,10 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def serving(root: Path, *, user: str, password: str) -> Iterator[GitHttpServer]:
-    server = GitHttpServer(root, user=user, password=password)
+def serving(
+    root: Path, *, user: str, password: str, public: bool = False, redirect_to: str | None = None
+) -> Iterator[GitHttpServer]:
+    server = GitHttpServer(root, user=user, password=password, public=public, redirect_to=redirect_to)
     thread = threading.Thread(target=server.serve_forever, name="git-http", daemon=True)
     thread.start()
     try:

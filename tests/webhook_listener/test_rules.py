@@ -15,7 +15,7 @@ from webhook_listener.config import Settings
 from webhook_listener.mirror import load_config, redact
 from webhook_listener.qaboard_config import merged_config
 from webhook_listener.repositories.repository import Repository
-from webhook_listener.repositories.service import clone_url_allowed, mirror_path
+from webhook_listener.repositories.service import clone_url_allowed, clone_url_refusal, mirror_path
 from webhook_listener.workers import retry_delay
 
 
@@ -83,6 +83,90 @@ def test_an_allowed_prefix_is_matched_by_the_clone_urls_host_not_its_credentials
     ],
 )
 def test_a_prefix_naming_a_host_admits_that_host_only(prefix: str, url: str, allowed: bool) -> None:
+    settings = Settings(webhook_allowed_clone_url_prefixes=[prefix])
+
+    assert clone_url_allowed(settings, url) is allowed
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://gitlab.example.com/group/../other/repo.git",
+        "https://gitlab.example.com/group/%2e%2e/other/repo.git",
+        "https://gitlab.example.com/group/%2E./other/repo.git",
+        "https://gitlab.example.com/group/..%2Fother/repo.git",
+        "https://deploy:t0ken@gitlab.example.com/group/./repo.git",
+        "https://gitlab.example.com/group/repo.git/..",
+        "ssh://git@gitlab.example.com/group/../other/repo.git",
+        "git@gitlab.example.com:group/../other/repo.git",
+    ],
+)
+def test_a_clone_url_with_dot_segments_in_its_path_is_refused_whatever_the_prefixes(url: str) -> None:
+    prefixes = ["https://gitlab.example.com/group/", "git@gitlab.example.com:group/"]
+    hosts = Settings(webhook_allowed_clone_url_prefixes=prefixes)
+    defaults = Settings()
+
+    assert clone_url_allowed(hosts, url) is False
+    assert clone_url_allowed(defaults, url) is False
+    assert clone_url_refusal(defaults, url) == "has a '.' or '..' segment in its path"
+
+
+@pytest.mark.parametrize(
+    ("prefix", "url", "allowed"),
+    [
+        ("https://gitlab.example.com/group", "https://gitlab.example.com/group/repo.git", True),
+        ("https://gitlab.example.com/group/", "https://gitlab.example.com/group/sub/repo.git", True),
+        ("https://gitlab.example.com/group", "https://gitlab.example.com/group-evil/repo.git", False),
+        ("https://gitlab.example.com/group/", "https://gitlab.example.com/group-evil/repo.git", False),
+        ("https://gitlab.example.com/group/repo", "https://gitlab.example.com/group/repo.git", False),
+        ("https://gitlab.example.com/group/", "https://gitlab.example.com/gr%6Fup/repo.git", True),
+        ("https://gitlab.example.com/group/", "https://gitlab.example.com/other/group/repo.git", False),
+        ("https://gitlab.example.com", "https://gitlab.example.com/any/repo.git", True),
+        ("https://gitlab.example.com/", "https://gitlab.example.com/any/repo.git", True),
+        ("git@gitlab.example.com:group", "git@gitlab.example.com:group/repo.git", True),
+        ("git@gitlab.example.com:group", "git@gitlab.example.com:group-evil/repo.git", False),
+        ("ssh://git@gitlab.example.com/group", "ssh://git@gitlab.example.com/groupie/repo.git", False),
+    ],
+)
+def test_a_prefixs_path_admits_whole_segments_only(prefix: str, url: str, allowed: bool) -> None:
+    settings = Settings(webhook_allowed_clone_url_prefixes=[prefix])
+
+    assert clone_url_allowed(settings, url) is allowed
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "git@[::1]:group/repo.git",
+        "[gitlab.example.com]:group/repo.git",
+        "https://[::1/group/repo.git",
+        "https://deploy:t0ken@[gitlab.example.com]/group/repo.git",
+        "https://gitlab.example.com:99999/group/repo.git",
+    ],
+)
+def test_a_clone_url_that_cannot_be_read_is_refused_whatever_the_prefixes(url: str) -> None:
+    settings = Settings(
+        webhook_allowed_clone_url_prefixes=["https://", "git@", "https://gitlab.example.com/", "git@[::1]:"]
+    )
+
+    assert clone_url_allowed(settings, url) is False
+    assert clone_url_refusal(settings, url) == "cannot be read as a URL"
+
+
+@pytest.mark.parametrize(
+    ("prefix", "url", "allowed"),
+    [
+        ("https://ci@gitlab.example.com/group/", "https://ci@gitlab.example.com/group/repo.git", True),
+        ("https://ci:t0ken@gitlab.example.com/group/", "https://gitlab.example.com/group/repo.git", True),
+        ("https://ci@gitlab.example.com/group/", "https://other:t0k@gitlab.example.com/group/repo.git", True),
+        ("https://ci@gitlab.example.com/group/", "https://ci@gitlab.example.com/other/repo.git", False),
+        ("https://ci@gitlab.example.com/", "https://ci@gitlab.example.com.elsewhere/repo.git", False),
+        ("ssh://git@gitlab.example.com/", "ssh://mallory@gitlab.example.com/repo.git", False),
+    ],
+)
+def test_the_login_of_an_https_prefix_is_a_credential_and_not_compared(
+    prefix: str, url: str, allowed: bool
+) -> None:
     settings = Settings(webhook_allowed_clone_url_prefixes=[prefix])
 
     assert clone_url_allowed(settings, url) is allowed

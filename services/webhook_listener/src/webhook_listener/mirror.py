@@ -79,12 +79,15 @@ def remote_of(clone_url: str) -> Remote:
 def git_environment(remote: Remote | None = None) -> dict[str, str]:
     """The variables every git command the listener runs is given, over the process's environment; with
     `remote`, its credential too, as an HTTP header sent to its host only (never on a command line, where
-    `ps` shows it, nor in the mirror's config)."""
+    `ps` shows it, nor in the mirror's config), and no redirect followed."""
     config = list(_GIT_CONFIG)
     if remote is not None and remote.authorization is not None:
         parts = urllib.parse.urlsplit(remote.url)
         origin = urllib.parse.urlunsplit((parts.scheme, parts.netloc, "/", "", ""))
         config.append((f"http.{origin}.extraHeader", f"Authorization: {remote.authorization}"))
+        # git matches the header's URL once, against the URL it was given: after a redirect (followed
+        # by default on the first request) it sends the header on to wherever that led
+        config.append(("http.followRedirects", "false"))
     environment = dict(_GIT_ENV, GIT_CONFIG_COUNT=str(len(config)))
     for index, (key, value) in enumerate(config):
         environment[f"GIT_CONFIG_KEY_{index}"] = key

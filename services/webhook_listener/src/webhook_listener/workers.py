@@ -40,7 +40,7 @@ from webhook_listener.mirror import RefKey
 from webhook_listener.qa_api import QaApi, QaApiRefused, QaApiUnavailable
 from webhook_listener.repositories import repository as repositories
 from webhook_listener.repositories.repository import Repository
-from webhook_listener.repositories.service import clone_url_allowed, mirror_path
+from webhook_listener.repositories.service import clone_url_refusal, mirror_path
 
 logger = logging.getLogger(__name__)
 
@@ -246,8 +246,10 @@ class Workers:
     ) -> None:
         repository_id = found.id
         settings = self._settings
-        if not clone_url_allowed(settings, found.clone_url):
-            await self._finish(ids, reason="the registered clone URL is not allowed by the settings")
+        refusal = clone_url_refusal(settings, found.clone_url)
+        if refusal is not None:
+            # retrying would not help: the URL, or the settings, must change
+            await self._finish(ids, reason=f"the registered clone URL {refusal}")
             return
         path = mirror_path(settings, found)
         try:

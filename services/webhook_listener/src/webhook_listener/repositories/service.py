@@ -28,49 +28,83 @@ from webhook_listener.repositories.schemas import (
 logger = logging.getLogger(__name__)
 
 
-def clone_url_allowed(settings: Settings, url: str) -> bool:
-    """Registered clone URLs only: an allowed prefix, or `file://` when the settings enable it.
+def clone_url_refusal(settings: Settings, url: str) -> str | None:
+    """Why the listener will not fetch from `url` (to follow "The clone URL"); None when it will.
 
-    A prefix naming a host (`https://gitlab.example.com/group/`, `git@gitlab.example.com:`) admits a URL
-    on that very host (and port, and login when the prefix names one) under that path: compared part by
-    part, never as text, so neither credentials (`https://gitlab.example.com@elsewhere/`) nor a longer
-    host name (`https://gitlab.example.com.elsewhere/`) pass for it. A prefix without a host (the
-    defaults `https://`, `ssh://`, `git@`) admits any URL that starts with it."""
+    Registered clone URLs only: an allowed prefix, or `file://` when the settings enable it. A prefix
+    naming a host (`https://gitlab.example.com/group/`, `git@gitlab.example.com:`) admits a URL on that
+    very host (and port, and SSH login when the prefix names one) under that path: compared part by part,
+    never as text, so neither credentials (`https://gitlab.example.com@elsewhere/`) nor a longer host name
+    (`https://gitlab.example.com.elsewhere/`) pass for it, and its path admits whole segments only
+    (`/group` admits `/group/x.git`, not `/group-evil/x.git`). A prefix without a host (the defaults
+    `https://`, `ssh://`, `git@`) admits any URL that starts with it. A URL that cannot be read as one
+    (`git@[::1]:x`, a port that is not a number), or whose path has a `.` or `..` segment (percent-encoded
+    too: `%2e%2e`), is refused whatever the prefixes."""
+    try:
+        fetched = mirror.remote_of(url).url
+        found = _location(fetched)
+    except ValueError:
+        return "cannot be read as a URL"
+    # git (curl) resolves them before asking: `/group/../other/x.git` fetches `/other/x.git`
+    if any(segment in (".", "..") for segment in _segments(found.path)):
+        return "has a '.' or '..' segment in its path"
     if url.lower().startswith("file:"):
-        return settings.webhook_allow_file_urls and url.startswith("file:///")
-    fetched = mirror.remote_of(url).url
-    return any(_admits(prefix, fetched) for prefix in settings.webhook_allowed_clone_url_prefixes)
+        if settings.webhook_allow_file_urls and url.startswith("file:///"):
+            return None
+    elif any(_admits(prefix, fetched, found) for prefix in settings.webhook_allowed_clone_url_prefixes):
+        return None
+    allowed = ", ".join(settings.webhook_allowed_clone_url_prefixes)
+    files = " (file:// is enabled)" if settings.webhook_allow_file_urls else ""
+    return f"must start with one of: {allowed}{files}"
+
+
+def clone_url_allowed(settings: Settings, url: str) -> bool:
+    """Whether the listener may fetch from `url`: `clone_url_refusal` has nothing against it."""
+    return clone_url_refusal(settings, url) is None
 
 
 _SCP_LIKE = re.compile(r"^(?:(?P<user>[^@/:]+)@)?(?P<host>[^@/:]+):(?!//)(?P<path>.*)$")
 
 
 def _location(url: str) -> urllib.parse.SplitResult:
-    """The URL's parts; git's scp-like `user@host:path` is read as `ssh://user@host/path`."""
+    """The URL's parts; git's scp-like `user@host:path` is read as `ssh://user@host/path`. Raises
+    ValueError for what cannot be read as a URL (`[::1`, a bracketed host that is no IP address, a port
+    that is not a number)."""
     scp = _SCP_LIKE.match(url) if "://" not in url else None
     if scp is not None:
         login = f"{scp['user']}@" if scp["user"] else ""
         url = f"ssh://{login}{scp['host']}/{scp['path']}"
-    return urllib.parse.urlsplit(url)
+    parts = urllib.parse.urlsplit(url)
+    _ = parts.hostname, parts.port  # computed when read: read now, so that their ValueError is raised here
+    return parts
 
 
-def _admits(prefix: str, url: str) -> bool:
-    allowed = _location(prefix)
+def _admits(prefix: str, url: str, found: urllib.parse.SplitResult) -> bool:
+    """Whether `prefix` admits `url` (read as `found`), both without the login of an http(s) URL, which is
+    a credential (an ssh login is compared); a prefix that cannot be read admits nothing."""
+    try:
+        prefix = mirror.remote_of(prefix).url
+        allowed = _location(prefix)
+    except ValueError:
+        return False
     if not allowed.hostname:
         return url.startswith(prefix)
-    found = _location(url)
-    try:
-        port = found.port
-    except ValueError:  # a port that is not a number
-        return False
     same_place = (
         found.scheme.lower() == allowed.scheme.lower()
         and found.hostname == allowed.hostname
-        and (allowed.port is None or port == allowed.port)
+        and (allowed.port is None or found.port == allowed.port)
     )
     if not same_place or (allowed.username is not None and found.username != allowed.username):
         return False
-    return found.path.startswith(allowed.path)
+    # whole segments: `/group` (or `/group/`) admits `/group/x.git`, not `/group-evil/x.git`
+    within = [segment for segment in _segments(allowed.path) if segment]
+    return _segments(found.path)[1 : len(within) + 1] == within
+
+
+def _segments(path: str) -> list[str]:
+    """The path's segments (the first is the empty one before its leading '/'), percent-decoded as a
+    server decodes them: `%2e%2E` is `..`, `%2F` a '/'."""
+    return urllib.parse.unquote(path).split("/")
 
 
 def mirror_path(settings: Settings, found: Repository) -> Path:
@@ -91,10 +125,9 @@ def public(found: Repository) -> RepositoryPublic:
 
 
 async def register(engine: AsyncEngine, settings: Settings, body: RepositoryCreate) -> RepositoryPublic:
-    if not clone_url_allowed(settings, body.clone_url):
-        allowed = ", ".join(settings.webhook_allowed_clone_url_prefixes)
-        files = " (file:// is enabled)" if settings.webhook_allow_file_urls else ""
-        raise InvalidInput(f"The clone URL must start with one of: {allowed}{files}.")
+    refusal = clone_url_refusal(settings, body.clone_url)
+    if refusal is not None:
+        raise InvalidInput(f"The clone URL {refusal}.")
     async with engine.begin() as connection:
         created = await repositories.create(
             connection,
