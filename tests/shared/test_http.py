@@ -8,10 +8,13 @@ import logging
 
 import httpx
 import pytest
-from fastapi import FastAPI
+import uvicorn
+from fastapi import FastAPI, Request
 
+from qahub_shared.bodies import raw_body
 from qahub_shared.errors import install_error_handlers
 from qahub_shared.http import ConcurrencyLimitMiddleware, RequestContextMiddleware
+from tests.processes import free_port
 
 
 def _app_with_a_bug() -> FastAPI:
@@ -48,7 +51,7 @@ async def test_requests_past_the_concurrency_cap_get_a_503_and_the_liveness_prob
     inside = 0
     app = FastAPI()
     install_error_handlers(app)
-    app.add_middleware(ConcurrencyLimitMiddleware, max_requests=2)
+    app.add_middleware(ConcurrencyLimitMiddleware, max_requests=2, body_timeout_seconds=30)
     app.add_middleware(RequestContextMiddleware)
 
     @app.get("/slow")
@@ -80,3 +83,40 @@ async def test_requests_past_the_concurrency_cap_get_a_503_and_the_liveness_prob
     assert alive.status_code == 200
     assert [response.status_code for response in answered] == [200, 200]
     assert after.status_code == 200
+
+
+async def test_a_body_trickling_in_past_the_deadline_gets_a_408_and_gives_its_place_back() -> None:
+    app = FastAPI()
+    install_error_handlers(app)
+    app.add_middleware(ConcurrencyLimitMiddleware, max_requests=1, body_timeout_seconds=0.5)
+    app.add_middleware(RequestContextMiddleware)
+
+    @app.post("/size")
+    async def size(request: Request) -> dict[str, int]:
+        return {"size": len(await raw_body(request))}
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    serving = asyncio.create_task(server.serve())
+    try:
+        while not server.started:  # noqa: ASYNC110  (uvicorn sets a flag, no event)
+            await asyncio.sleep(0.01)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        # 10 of the 100 bytes announced, and then nothing
+        writer.write(b"POST /size HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n" + b"x" * 10)
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 30)  # the server answers and closes
+        writer.close()
+        # the only place is free again
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", trust_env=False) as client:
+            after = await client.post("/size", content=b"y" * 100)
+    finally:
+        server.should_exit = True
+        await serving
+
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert status_line == b"HTTP/1.1 408 Request Timeout"
+    assert b'"code":"request_timeout"' in rest
+    assert (after.status_code, after.json()) == (200, {"size": 100})

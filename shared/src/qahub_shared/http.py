@@ -3,6 +3,7 @@ requests in flight."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
@@ -128,13 +129,21 @@ class BodySizeLimitMiddleware:
 class ConcurrencyLimitMiddleware:
     """At most `max_requests` requests in the service at once; past that, an immediate 503 with
     `Retry-After: 1`, so a flood costs memory for `max_requests` bodies, not for every client connected.
-    The liveness probe and the metrics (`exempt`) are always answered."""
+    A request whose body has not fully arrived `body_timeout_seconds` after it started gets a 408 and
+    gives its place back: clients trickling bodies cannot hold every place. The liveness probe and the
+    metrics (`exempt`) are always answered."""
 
     def __init__(
-        self, app: ASGIApp, *, max_requests: int, exempt: frozenset[str] = frozenset({"/healthz", "/metrics"})
+        self,
+        app: ASGIApp,
+        *,
+        max_requests: int,
+        body_timeout_seconds: float,
+        exempt: frozenset[str] = frozenset({"/healthz", "/metrics"}),
     ) -> None:
         self.app = app
         self.max_requests = max_requests
+        self.body_timeout = body_timeout_seconds
         self.exempt = exempt
         self.in_flight = 0
 
@@ -152,8 +161,37 @@ class ConcurrencyLimitMiddleware:
             )
             await response(scope, receive, send)
             return
+        deadline = asyncio.get_running_loop().time() + self.body_timeout
+        body_done = timed_out = False
+
+        async def timed_receive() -> Message:
+            nonlocal body_done, timed_out
+            if body_done or timed_out:
+                return await receive() if body_done else {"type": "http.disconnect"}
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                timed_out = True
+                response = error_response(
+                    408,
+                    "request_timeout",
+                    f"The request body did not arrive within {self.body_timeout:g} seconds.",
+                    headers={"Connection": "close"},
+                )
+                await response(scope, receive, send)
+                # to the app, the client is gone
+                return {"type": "http.disconnect"}
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body_done = True
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            if not timed_out:
+                await send(message)
+
         self.in_flight += 1
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, timed_receive, guarded_send)
         finally:
             self.in_flight -= 1

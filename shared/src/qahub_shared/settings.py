@@ -39,6 +39,12 @@ class CommonSettings(BaseModel):
         description="Requests handled at once; past it, 503 with `Retry-After: 1` (`/healthz` and "
         "`/metrics` are always answered).",
     )
+    body_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="A request body must have fully arrived this long after the request started; "
+        "otherwise 408 (a trickling client does not hold a place for ever).",
+    )
 
     @property
     def is_production(self) -> bool:

@@ -159,7 +159,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.state.counters = counters
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(ConcurrencyLimitMiddleware, max_requests=settings.max_concurrent_requests)
+    app.add_middleware(
+        ConcurrencyLimitMiddleware,
+        max_requests=settings.max_concurrent_requests,
+        body_timeout_seconds=settings.body_timeout_seconds,
+    )
     app.add_middleware(RequestCounter, counters=counters)
     app.add_middleware(RequestContextMiddleware)
 

@@ -99,7 +99,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # ids of existing rows, remembered across requests by the write path of runs
     app.state.known_rows = KnownRows()
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(ConcurrencyLimitMiddleware, max_requests=settings.max_concurrent_requests)
+    app.add_middleware(
+        ConcurrencyLimitMiddleware,
+        max_requests=settings.max_concurrent_requests,
+        body_timeout_seconds=settings.body_timeout_seconds,
+    )
     app.add_middleware(RequestContextMiddleware)
 
     async def database_ready(request: Request) -> None:
