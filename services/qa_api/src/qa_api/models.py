@@ -281,6 +281,9 @@ class ApiToken(SQLModel, table=True):
     __table_args__ = (
         CheckConstraint("kind IN ('session', 'api')", name="kind"),
         Index("ix_api_token_user_id_created_at", "user_id", "created_at"),
+        # a user's expired tokens, dropped when they get a new one (`forget_long_expired_tokens`) and
+        # their expired sessions at login
+        Index("ix_api_token_user_id_expires_at", "user_id", "expires_at"),
         # the revocation list: revoked tokens that have not expired yet
         Index("ix_api_token_revoked", "expires_at", postgresql_where=text("revoked_at IS NOT NULL")),
     )
