@@ -211,7 +211,7 @@ async def test_lines_that_cannot_be_encoded_fail_only_their_own_request_of_a_gro
 ) -> None:
     # validation refuses lone surrogates; the writer must not let one slip past fail its neighbours
     influx = InfluxDB(influx_url, timeout_seconds=5)
-    writer = GroupCommitWriter(influx, Databases(influx), window_seconds=0.05, max_points=1000)
+    writer = GroupCommitWriter(influx, Databases(influx), linger_seconds=0.05, max_points=1000)
     database = databases["tfa_code_churn"]
     good = "TFA_CodeChurn_Tracking,Target_Tag=good Lines_of_Change=1i 1605631431000000000"
     bad = "TFA_CodeChurn_Tracking,Target_Tag=b\ud800d Lines_of_Change=2i 1605631432000000000"

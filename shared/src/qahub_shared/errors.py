@@ -182,23 +182,26 @@ def _validation_message(details: Sequence[ErrorDetail]) -> str:
     return f"{where}: {first.message}{more}"
 
 
-async def _on_qahub_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, QAHubError)
-    return error_response(exc.status_code, exc.code, exc.message, exc.details, exc.headers)
+async def _on_expected_error(_: Request, exc: Exception) -> JSONResponse:
+    response = expected_error_response(exc)
+    assert response is not None
+    return response
 
 
-async def _on_validation_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    details = _validation_details(exc)
-    return error_response(422, "invalid_input", _validation_message(details), details)
-
-
-async def _on_http_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
-    code = _HTTP_CODES.get(exc.status_code, "error")
-    message = exc.detail if isinstance(exc.detail, str) else "Request failed."
-    headers = dict(exc.headers) if exc.headers else None
-    return error_response(exc.status_code, code, message, headers=headers)
+def expected_error_response(exc: Exception) -> JSONResponse | None:
+    """The envelope an exception handler of `install_error_handlers` answers for an expected error (ours,
+    a validation error, an HTTP error); None for anything else (a bug)."""
+    if isinstance(exc, QAHubError):
+        return error_response(exc.status_code, exc.code, exc.message, exc.details, exc.headers)
+    if isinstance(exc, RequestValidationError):
+        details = _validation_details(exc)
+        return error_response(422, "invalid_input", _validation_message(details), details)
+    if isinstance(exc, StarletteHTTPException):
+        code = _HTTP_CODES.get(exc.status_code, "error")
+        message = exc.detail if isinstance(exc.detail, str) else "Request failed."
+        headers = dict(exc.headers) if exc.headers else None
+        return error_response(exc.status_code, code, message, headers=headers)
+    return None
 
 
 def internal_error(method: str, path: str, exc: BaseException) -> JSONResponse:
@@ -213,7 +216,7 @@ async def _on_unexpected_error(request: Request, exc: Exception) -> JSONResponse
 
 def install_error_handlers(app: FastAPI) -> None:
     """Render every error, expected or not, as an `ErrorEnvelope`."""
-    app.add_exception_handler(QAHubError, _on_qahub_error)
-    app.add_exception_handler(RequestValidationError, _on_validation_error)
-    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(QAHubError, _on_expected_error)
+    app.add_exception_handler(RequestValidationError, _on_expected_error)
+    app.add_exception_handler(StarletteHTTPException, _on_expected_error)
     app.add_exception_handler(Exception, _on_unexpected_error)

@@ -58,10 +58,11 @@ class Settings(CommonSettings, DatabaseSettings, AuthSettings, ProductionGuard, 
         "Families left out keep TF-A's name.",
     )
     group_commit_ms: float = Field(
-        default=5.0,
+        default=0.0,
         ge=0,
         le=1000,
-        description="How long concurrent payloads for one database wait to be written together.",
+        description="How long a payload for a database with no write in flight waits for others to join "
+        "its write (while a write is in flight, payloads gather until it is answered, whatever this is).",
     )
     group_commit_max_points: int = Field(
         default=5000, ge=1, le=100_000, description="A group is written at once when it reaches this size."

@@ -29,6 +29,7 @@ from metrics_broker.spool.repository import Spool, create_engine
 from metrics_broker.spool.router import router as spool_router
 from metrics_broker.spool.writer import SpoolingWriter
 from metrics_broker.tfa.router import router as tfa_router
+from metrics_broker.tfa.router import tfa_ingest_route
 from qahub_shared.auth.dependencies import Authenticator
 from qahub_shared.auth.principal import Audience
 from qahub_shared.auth.remote import RemoteKeySet, fetch_revocations
@@ -36,7 +37,12 @@ from qahub_shared.auth.revocations import RevocationList
 from qahub_shared.auth.tokens import TokenVerifier
 from qahub_shared.errors import ERROR_RESPONSES, install_error_handlers
 from qahub_shared.health import health_router
-from qahub_shared.http import BodySizeLimitMiddleware, ConcurrencyLimitMiddleware, RequestContextMiddleware
+from qahub_shared.http import (
+    BodySizeLimitMiddleware,
+    ConcurrencyLimitMiddleware,
+    DirectRoute,
+    RequestContextMiddleware,
+)
 
 
 class State(TypedDict):
@@ -88,7 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             group_commit = GroupCommitWriter(
                 influx,
                 Databases(influx),
-                window_seconds=settings.group_commit_ms / 1000,
+                linger_seconds=settings.group_commit_ms / 1000,
                 max_points=settings.group_commit_max_points,
             )
             engine = create_engine(
@@ -158,6 +164,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.state.counters = counters
+    # TF-A's `POST /`, the hot route, is served below our middleware and above FastAPI's machinery
+    app.add_middleware(DirectRoute, route=tfa_ingest_route)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(
         ConcurrencyLimitMiddleware,

@@ -1,9 +1,12 @@
 """Group commit: what concurrent requests write to one database goes to InfluxDB in one `/write`.
 
-A request hands its lines to `GroupCommitWriter.write(database, lines)` and waits. Lines for a database
-gather for `window_seconds` (a few milliseconds), or until `max_points` are waiting, then go out in one
-write over the pooled keep-alive connections; every waiting request is answered when InfluxDB has
-acknowledged (or refused) the write, never before.
+A request hands its lines to `GroupCommitWriter.write(database, lines)` and waits. Per database, one
+write is in flight at a time: lines that arrive while it is gather into the next group, which goes out
+as soon as InfluxDB has answered the one before (or at once when it reaches `max_points`, up to
+`MAX_IN_FLIGHT` writes). So the busier the database, the larger its writes, and no payload waits for a
+timer: an idle database's first payload is sent at once, unless `linger_seconds` asks it to wait that
+long for others to join. Every waiting request is answered when InfluxDB has acknowledged (or refused)
+the write that carried its lines, never before. Writes go over aioinflux's pooled keep-alive connections.
 
 When InfluxDB refuses part of a group (400: a field type conflict, an unparsable line), it has kept the
 other lines but says nothing about whose line it dropped. Each request's lines are then written again on
@@ -23,7 +26,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -59,20 +64,33 @@ class _Waiting:
 class _Group:
     waiting: list[_Waiting] = field(default_factory=list)
     points: int = 0
-    timer: asyncio.TimerHandle | None = None
+    waited: bool = False
+    """It gathered behind a write in flight, or lingered: it goes out as soon as it may."""
+
+
+@dataclass(slots=True)
+class _Database:
+    groups: deque[_Group] = field(default_factory=deque)
+    """Waiting to be sent, oldest first."""
+    in_flight: int = 0
+    linger: asyncio.TimerHandle | None = None
+
+
+MAX_IN_FLIGHT = 4
+"""Writes in flight per database at most: more than one only while groups keep filling up."""
 
 
 class GroupCommitWriter:
     """Writes lines to InfluxDB in groups; see the module docstring."""
 
     def __init__(
-        self, influx: InfluxDB, databases: Databases, *, window_seconds: float, max_points: int
+        self, influx: InfluxDB, databases: Databases, *, linger_seconds: float, max_points: int
     ) -> None:
         self._influx = influx
         self._databases = databases
-        self._window = window_seconds
+        self._linger = linger_seconds
         self._max_points = max_points
-        self._groups: dict[str, _Group] = {}
+        self._states: dict[str, _Database] = {}
         self._commits: set[asyncio.Task[None]] = set()
 
     async def write(self, database: str, lines: Sequence[str]) -> Stored:
@@ -80,30 +98,63 @@ class GroupCommitWriter:
             return Stored.INFLUXDB
         body = _encoded(lines)
         await self._databases.ensure(database)
-        loop = asyncio.get_running_loop()
-        waiting = _Waiting(body=body, done=loop.create_future())
-        group = self._groups.get(database)
-        if group is None:
-            group = self._groups[database] = _Group()
-            if self._window > 0:
-                group.timer = loop.call_later(self._window, self._commit, database)
+        waiting = _Waiting(body=body, done=asyncio.get_running_loop().create_future())
+        state = self._states.get(database)
+        if state is None:
+            state = self._states[database] = _Database()
+        if state.groups and state.groups[-1].points < self._max_points:
+            group = state.groups[-1]
+        else:
+            group = _Group(waited=state.in_flight > 0)
+            state.groups.append(group)
         group.waiting.append(waiting)
         group.points += len(lines)
-        if group.points >= self._max_points or self._window == 0:
-            self._commit(database)
+        self._pump(database, state)
         # shielded: a client hanging up must not cancel a write other clients' points share
         await asyncio.shield(waiting.done)
         return Stored.INFLUXDB
 
-    def _commit(self, database: str) -> None:
-        group = self._groups.pop(database, None)
-        if group is None:
+    def _pump(self, database: str, state: _Database, *, flush: bool = False) -> None:
+        """Send what may go now: the oldest group when no write is in flight (after its linger), and
+        full groups up to `MAX_IN_FLIGHT` writes; `flush` sends everything (closing)."""
+        while state.groups and (flush or state.in_flight < MAX_IN_FLIGHT):
+            head = state.groups[0]
+            full = head.points >= self._max_points
+            if not flush and not full:
+                if state.in_flight:
+                    break  # it gathers until the write in flight is answered
+                if self._linger > 0 and not head.waited:
+                    if state.linger is None:
+                        state.linger = asyncio.get_running_loop().call_later(
+                            self._linger, self._lingered, database
+                        )
+                    break
+            state.groups.popleft()
+            if state.linger is not None:
+                state.linger.cancel()
+                state.linger = None
+            state.in_flight += 1
+            task = asyncio.create_task(self._write_group(database, head.waiting), name=f"write-{database}")
+            self._commits.add(task)
+            task.add_done_callback(functools.partial(self._sent, database, state))
+        for later in state.groups:
+            later.waited = later.waited or state.in_flight > 0
+
+    def _lingered(self, database: str) -> None:
+        state = self._states.get(database)
+        if state is None:
             return
-        if group.timer is not None:
-            group.timer.cancel()
-        task = asyncio.create_task(self._write_group(database, group.waiting), name=f"write-{database}")
-        self._commits.add(task)
-        task.add_done_callback(self._commits.discard)
+        state.linger = None
+        if state.groups:
+            state.groups[0].waited = True
+        self._pump(database, state)
+
+    def _sent(self, database: str, state: _Database, task: asyncio.Task[None]) -> None:
+        self._commits.discard(task)
+        state.in_flight -= 1
+        self._pump(database, state)
+        if not state.groups and not state.in_flight and self._states.get(database) is state:
+            del self._states[database]
 
     async def _write_group(self, database: str, waiting: list[_Waiting]) -> None:
         try:
@@ -151,8 +202,8 @@ class GroupCommitWriter:
 
     async def close(self) -> None:
         """Write what is waiting now, and wait for the writes in flight."""
-        for database in list(self._groups):
-            self._commit(database)
+        for database, state in list(self._states.items()):
+            self._pump(database, state, flush=True)
         while self._commits:
             await asyncio.gather(*self._commits, return_exceptions=True)
 

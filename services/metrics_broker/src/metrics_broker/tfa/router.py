@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
+from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from metrics_broker.config import Settings
@@ -142,3 +143,9 @@ async def kind_schema(
     if found is None:
         raise NotFound(f"No kind {kind[:64]!r}; the kinds are {kind_names(kinds)}.")
     return json_schema(found, max_points=settings.max_points_per_request)
+
+
+tfa_ingest_route = next(
+    route for route in router.routes if isinstance(route, APIRoute) and route.endpoint is store_payload
+)
+"""`POST /`, served by `qahub_shared.http.DirectRoute` (see `main.create_app`)."""
