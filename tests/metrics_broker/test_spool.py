@@ -489,3 +489,33 @@ async def test_a_retry_sent_while_the_first_attempt_waits_stamps_the_same_moment
         await reader.aclose()
     # the warm-up payload's point, and one point for the two attempts
     assert len(stored) == 2
+
+
+async def test_a_payload_queued_behind_a_stalled_write_is_answered_within_the_write_timeout(
+    influxd: OwnInfluxd,
+    fault_settings: Settings,
+    metrics_token: str,
+    admin_token: str,
+    databases: dict[str, str],
+) -> None:
+    # The promise: with InfluxDB frozen, requests are still answered within the write timeout. A
+    # payload arriving while another's write is stalled queues behind it, and must not wait for a stalled
+    # write of its own after that one times out (twice the timeout).
+    timeout = 2.0
+    settings = changed(fault_settings, influx_write_timeout_seconds=timeout)
+    async with running_broker(settings, metrics_token) as broker:
+        assert (await broker.post("/", json=churn("before"))).headers["x-stored-in"] == "influxdb"
+        influxd.freeze()
+        first = asyncio.create_task(broker.post("/", json=churn("first")))
+        await asyncio.sleep(0.2)  # the first payload's write is in flight, and stalled
+        started = time.monotonic()
+        queued = await broker.post("/", json=churn("queued"))
+        waited = time.monotonic() - started
+        answered = await first
+        influxd.thaw()
+        await drained(broker, admin_token)
+
+    assert [answered.headers["x-stored-in"], queued.headers["x-stored-in"]] == ["spool", "spool"]
+    assert waited < timeout + 1.0, f"the queued payload waited {waited:.1f} s"
+    stored = await stored_targets(influxd, databases["tfa_code_churn"])
+    assert sorted(stored) == ["before", "first", "queued"]

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Annotated
 
 import httpx
 import pytest
 import uvicorn
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.routing import APIRoute
 
 from qahub_shared.bodies import raw_body
-from qahub_shared.errors import install_error_handlers
-from qahub_shared.http import ConcurrencyLimitMiddleware, RequestContextMiddleware
+from qahub_shared.errors import InvalidInput, install_error_handlers
+from qahub_shared.http import ConcurrencyLimitMiddleware, DirectRoute, RequestContextMiddleware
 from tests.processes import free_port
 
 
@@ -120,3 +122,62 @@ async def test_a_body_trickling_in_past_the_deadline_gets_a_408_and_gives_its_pl
     assert status_line == b"HTTP/1.1 408 Request Timeout"
     assert b'"code":"request_timeout"' in rest
     assert (after.status_code, after.json()) == (200, {"size": 100})
+
+
+def _direct_app() -> FastAPI:
+    """An app whose `POST /` is served by `DirectRoute` only: FastAPI itself does not know the route."""
+    elsewhere = APIRouter()
+
+    @elsewhere.post("/")
+    async def ingest(request: Request) -> Response:
+        if await raw_body(request) == b"bad":
+            raise InvalidInput("body: bad")
+        return Response(status_code=204, headers={"X-Served": "direct"})
+
+    [route] = [route for route in elsewhere.routes if isinstance(route, APIRoute)]
+    app = FastAPI()
+    install_error_handlers(app)
+    app.add_middleware(DirectRoute, route=route)
+    app.add_middleware(RequestContextMiddleware)
+    return app
+
+
+async def test_a_direct_route_is_served_below_the_middleware_with_its_errors_and_behind_a_root_path() -> None:
+    app = _direct_app()
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://app.test"
+    ) as client:
+        served = await client.post("/", content=b"ok")
+        refused = await client.post("/", content=b"bad")
+        other = await client.get("/")
+    mounted = httpx.ASGITransport(app=app, root_path="/broker")
+    async with httpx.AsyncClient(transport=mounted, base_url="http://app.test") as client:
+        behind_proxy = await client.post("/broker/", content=b"ok")
+
+    assert (served.status_code, served.headers["x-served"]) == (204, "direct")
+    assert "x-request-id" in served.headers  # below the service's own middleware
+    assert refused.status_code == 422
+    assert refused.json()["error"] | {"request_id": None} == {
+        "code": "invalid_input",
+        "message": "body: bad",
+        "details": [],
+        "request_id": None,
+    }
+    assert other.status_code == 404  # another method goes to FastAPI, which does not know the route
+    assert (behind_proxy.status_code, behind_proxy.headers.get("x-served")) == (204, "direct")
+
+
+async def _token() -> str:
+    return "t"
+
+
+def test_a_direct_route_refuses_a_route_with_dependencies() -> None:
+    router = APIRouter()
+
+    @router.post("/")
+    async def ingest(caller: Annotated[str, Depends(_token)]) -> None:
+        return None
+
+    [route] = [route for route in router.routes if isinstance(route, APIRoute)]
+    with pytest.raises(ValueError, match="without dependencies"):
+        DirectRoute(FastAPI(), route=route)

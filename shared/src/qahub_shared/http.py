@@ -172,7 +172,7 @@ class ConcurrencyLimitMiddleware:
             await response(scope, receive, send)
             return
         deadline = asyncio.get_running_loop().time() + self.body_timeout
-        body_done = timed_out = False
+        body_done = timed_out = responding = False
 
         async def timed_receive() -> Message:
             nonlocal body_done, timed_out
@@ -182,6 +182,8 @@ class ConcurrencyLimitMiddleware:
                 async with asyncio.timeout_at(deadline):
                     message = await receive()
             except TimeoutError:
+                if responding:  # the app answered already: to it, the client is gone; nothing more to send
+                    return {"type": "http.disconnect"}
                 timed_out = True
                 response = error_response(
                     408,
@@ -197,7 +199,9 @@ class ConcurrencyLimitMiddleware:
             return message
 
         async def guarded_send(message: Message) -> None:
+            nonlocal responding
             if not timed_out:
+                responding = True
                 await send(message)
 
         self.in_flight += 1
@@ -207,14 +211,27 @@ class ConcurrencyLimitMiddleware:
             self.in_flight -= 1
 
 
+def _route_path(scope: Scope) -> str:
+    """The path the app routes on: without the `root_path` a proxy mounts it under (uvicorn puts it in
+    front of `path`)."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] or "/" if root and path.startswith(root) else path
+
+
 class DirectRoute:
     """Serves one hot route of a FastAPI app straight from the ASGI scope: below the service's own
     middleware (request id, access log, counters, caps), above FastAPI's routing and middleware, which
     cost a small request a third of its CPU. The route stays declared in the app, so the OpenAPI document
     keeps it, and its endpoint must take the `Request` itself (no dependencies). Errors get the envelope
-    `install_error_handlers` gives them; a bug propagates to `RequestContextMiddleware`'s 500."""
+    `install_error_handlers` gives them; a bug propagates to `RequestContextMiddleware`'s 500. What the
+    route gives up: FastAPI's own OpenTelemetry names its span by method only (no `http.route`), and
+    anything declared on the router or app for it (dependencies, a prefix) would be skipped: the route
+    must be included as declared."""
 
     def __init__(self, app: ASGIApp, *, route: APIRoute) -> None:
+        if route.dependant.dependencies:
+            raise ValueError(f"{route.path}: a direct route takes the request itself, without dependencies")
         self.app = app
         self.route = route
         self.path = route.path
@@ -222,7 +239,7 @@ class DirectRoute:
         self.endpoint: Callable[[Request], Awaitable[Response]] = route.endpoint
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != self.path or scope["method"] not in self.methods:
+        if scope["type"] != "http" or _route_path(scope) != self.path or scope["method"] not in self.methods:
             await self.app(scope, receive, send)
             return
         scope["route"] = self.route

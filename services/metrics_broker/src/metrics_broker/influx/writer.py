@@ -34,7 +34,13 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
-from metrics_broker.influx.client import DatabaseMissing, InfluxDB, InfluxError, PointsRejected
+from metrics_broker.influx.client import (
+    DatabaseMissing,
+    InfluxDB,
+    InfluxError,
+    InfluxUnavailable,
+    PointsRejected,
+)
 from metrics_broker.influx.databases import Databases
 from qahub_shared.errors import ErrorDetail, InvalidInput
 
@@ -92,6 +98,7 @@ class GroupCommitWriter:
         self._max_points = max_points
         self._states: dict[str, _Database] = {}
         self._commits: set[asyncio.Task[None]] = set()
+        self._closing = False
 
     async def write(self, database: str, lines: Sequence[str]) -> Stored:
         if not lines:
@@ -114,9 +121,10 @@ class GroupCommitWriter:
         await asyncio.shield(waiting.done)
         return Stored.INFLUXDB
 
-    def _pump(self, database: str, state: _Database, *, flush: bool = False) -> None:
+    def _pump(self, database: str, state: _Database) -> None:
         """Send what may go now: the oldest group when no write is in flight (after its linger), and
-        full groups up to `MAX_IN_FLIGHT` writes; `flush` sends everything (closing)."""
+        full groups up to `MAX_IN_FLIGHT` writes; everything once closing."""
+        flush = self._closing
         while state.groups and (flush or state.in_flight < MAX_IN_FLIGHT):
             head = state.groups[0]
             full = head.points >= self._max_points
@@ -173,9 +181,25 @@ class GroupCommitWriter:
                     return
             for each in waiting:
                 _settle(each, exc)
+            if isinstance(exc, InfluxUnavailable):
+                self._fail_queued(database, exc)
         else:
             for each in waiting:
                 _settle(each, None)
+
+    def _fail_queued(self, database: str, error: InfluxUnavailable) -> None:
+        """InfluxDB could not take a write to `database`: the groups queued behind it get the same answer
+        now (their senders go to the spool, behind this group's) instead of waiting for their own write to
+        time out in turn, which would hold a client for twice the write timeout and more."""
+        state = self._states.get(database)
+        if state is None or not state.groups:
+            return
+        if state.linger is not None:
+            state.linger.cancel()
+            state.linger = None
+        while state.groups:
+            for each in state.groups.popleft().waiting:
+                _settle(each, error)
 
     async def _write_alone(self, database: str, waiting: _Waiting) -> None:
         try:
@@ -202,8 +226,9 @@ class GroupCommitWriter:
 
     async def close(self) -> None:
         """Write what is waiting now, and wait for the writes in flight."""
+        self._closing = True  # from now on, what arrives is written at once: no linger outlives this
         for database, state in list(self._states.items()):
-            self._pump(database, state, flush=True)
+            self._pump(database, state)
         while self._commits:
             await asyncio.gather(*self._commits, return_exceptions=True)
 
