@@ -137,7 +137,7 @@ def _direct_app() -> FastAPI:
     [route] = [route for route in elsewhere.routes if isinstance(route, APIRoute)]
     app = FastAPI()
     install_error_handlers(app)
-    app.add_middleware(DirectRoute, route=route)
+    app.add_middleware(DirectRoute, route=route, handlers=app.exception_handlers)
     app.add_middleware(RequestContextMiddleware)
     return app
 
@@ -180,4 +180,4 @@ def test_a_direct_route_refuses_a_route_with_dependencies() -> None:
 
     [route] = [route for route in router.routes if isinstance(route, APIRoute)]
     with pytest.raises(ValueError, match="without dependencies"):
-        DirectRoute(FastAPI(), route=route)
+        DirectRoute(FastAPI(), route=route, handlers={})

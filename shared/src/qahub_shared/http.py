@@ -8,20 +8,15 @@ import logging
 import os
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from qahub_shared.errors import (
-    PayloadTooLarge,
-    ServiceUnavailable,
-    error_response,
-    expected_error_response,
-    internal_error,
-)
+from qahub_shared.errors import PayloadTooLarge, ServiceUnavailable, error_response, internal_error
 from qahub_shared.logging import bind_request_id, reset_request_id
 
 logger = logging.getLogger("qahub.access")
@@ -223,13 +218,15 @@ class DirectRoute:
     """Serves one hot route of a FastAPI app straight from the ASGI scope: below the service's own
     middleware (request id, access log, counters, caps), above FastAPI's routing and middleware, which
     cost a small request a third of its CPU. The route stays declared in the app, so the OpenAPI document
-    keeps it, and its endpoint must take the `Request` itself (no dependencies). Errors get the envelope
-    `install_error_handlers` gives them; a bug propagates to `RequestContextMiddleware`'s 500. What the
-    route gives up: FastAPI's own OpenTelemetry names its span by method only (no `http.route`), and
-    anything declared on the router or app for it (dependencies, a prefix) would be skipped: the route
-    must be included as declared."""
+    keeps it, and its endpoint must take the `Request` itself (no dependencies). An exception gets the
+    answer of the app's own handler for it (`handlers`: the app's `exception_handlers`, as
+    `install_error_handlers` and the services' database handlers filled them), found as Starlette finds
+    it; without one it propagates to `RequestContextMiddleware`'s 500. What the route gives up: FastAPI's
+    own OpenTelemetry names its span by method only (no `http.route`), and anything declared on the
+    router or app for it (dependencies, a prefix) would be skipped: the route must be included as
+    declared."""
 
-    def __init__(self, app: ASGIApp, *, route: APIRoute) -> None:
+    def __init__(self, app: ASGIApp, *, route: APIRoute, handlers: Mapping[Any, Callable[..., Any]]) -> None:
         if route.dependant.dependencies:
             raise ValueError(f"{route.path}: a direct route takes the request itself, without dependencies")
         self.app = app
@@ -237,17 +234,19 @@ class DirectRoute:
         self.path = route.path
         self.methods = frozenset(route.methods or ())
         self.endpoint: Callable[[Request], Awaitable[Response]] = route.endpoint
+        self.handlers = handlers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or _route_path(scope) != self.path or scope["method"] not in self.methods:
             await self.app(scope, receive, send)
             return
         scope["route"] = self.route
+        request = Request(scope, receive, send)
         try:
-            response = await self.endpoint(Request(scope, receive, send))
+            response = await self.endpoint(request)
         except Exception as exc:
-            answer = expected_error_response(exc)
-            if answer is None:
+            handler = next((self.handlers[k] for k in type(exc).__mro__ if k in self.handlers), None)
+            if handler is None:
                 raise
-            response = answer
+            response = await handler(request, exc)
         await response(scope, receive, send)

@@ -165,7 +165,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.state.counters = counters
     # TF-A's `POST /`, the hot route, is served below our middleware and above FastAPI's machinery
-    app.add_middleware(DirectRoute, route=tfa_ingest_route)
+    app.add_middleware(DirectRoute, route=tfa_ingest_route, handlers=app.exception_handlers)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(
         ConcurrencyLimitMiddleware,
