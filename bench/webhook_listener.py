@@ -230,6 +230,24 @@ async def burst(
     return latencies, time.perf_counter() - started
 
 
+async def _branch_history(api: httpx.AsyncClient, project: str, branch: str) -> set[str] | None:
+    """Every commit of the branch's history in qa_api, page after page; None while qa_api refuses."""
+    seen: set[str] = set()
+    cursor: str | None = None
+    while True:
+        params: dict[str, str | int] = {"project": project, "branch": branch, "limit": 200}
+        if cursor:
+            params["cursor"] = cursor
+        page = await api.get("/api/v2/commits", params=params)
+        if page.status_code != 200:
+            return None
+        answer = page.json()
+        seen |= {item["sha"] for item in answer["items"]}
+        cursor = answer.get("next_cursor")
+        if not cursor:
+            return seen
+
+
 async def wait_visible(
     api: httpx.AsyncClient, origins: list[tuple[str, Origin, list[str]]], budget_s: float
 ) -> bool:
@@ -237,10 +255,7 @@ async def wait_visible(
     deadline = time.perf_counter() + budget_s
     while waiting and time.perf_counter() < deadline:
         for project, shas in list(waiting.items()):
-            page = await api.get(
-                "/api/v2/commits", params={"project": project, "branch": "main", "limit": len(shas)}
-            )
-            if page.status_code == 200 and {item["sha"] for item in page.json()["items"]} == set(shas):
+            if await _branch_history(api, project, "main") == set(shas):
                 del waiting[project]
         if waiting:
             await asyncio.sleep(0.05)

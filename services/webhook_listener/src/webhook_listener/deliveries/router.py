@@ -35,7 +35,12 @@ async def _receive(request: Request, provider: Provider, event: str) -> Response
     body = await raw_body(request)
     headers = {name.lower(): value for name, value in request.headers.items()}
     answer = await service.receive(
-        request.state.engine, provider=provider, event=event, headers=headers, body=body
+        request.state.engine,
+        provider=provider,
+        event=event,
+        headers=headers,
+        body=body,
+        slots=request.state.acknowledging,
     )
     if answer.status == "duplicate":
         return _answer(answer, 200)

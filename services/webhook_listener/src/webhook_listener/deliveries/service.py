@@ -32,16 +32,23 @@ async def _run(offload: bool, call: Callable[P, T], *args: P.args, **kwargs: P.k
 
 
 async def receive(
-    engine: AsyncEngine, *, provider: Provider, event: str, headers: dict[str, str], body: bytes
+    engine: AsyncEngine,
+    *,
+    provider: Provider,
+    event: str,
+    headers: dict[str, str],
+    body: bytes,
+    slots: asyncio.Semaphore,
 ) -> WebhookAnswer:
     """Store a delivery whose sender proves it knows the repository's secret; 401 otherwise.
 
     A large body is parsed, signed and hashed in a worker thread: milliseconds per megabyte that would
-    otherwise hold up every other acknowledgement.
+    otherwise hold up every other acknowledgement. At most `slots` acknowledgements hold a database
+    connection at once (see `main.State.acknowledging`).
     """
     big = len(body) > OFFLOAD_BYTES
     path = await _run(big, providers.repository_path, provider, body)
-    async with db.driver_connection(engine) as driver:
+    async with slots, db.driver_connection(engine) as driver:
         found = (
             None if path is None else await inbox.find_repository(driver, provider=provider.value, path=path)
         )
