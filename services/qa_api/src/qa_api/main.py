@@ -22,6 +22,7 @@ from qa_api.outputs.router import router as outputs_router
 from qa_api.projects.router import router as projects_router
 from qa_api.v1.router import router as v1_router
 from qahub_shared.auth.dependencies import Authenticator
+from qahub_shared.database import ping
 from qahub_shared.errors import ERROR_RESPONSES, install_error_handlers
 from qahub_shared.health import health_router
 from qahub_shared.http import BodySizeLimitMiddleware, ConcurrencyLimitMiddleware, RequestContextMiddleware
@@ -107,7 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware)
 
     async def database_ready(request: Request) -> None:
-        await db.ping(request.state.engine)
+        await ping(request.state.engine)
 
     app.include_router(health_router({"database": database_ready}))
     app.include_router(identity_router)

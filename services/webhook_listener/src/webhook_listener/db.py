@@ -10,13 +10,7 @@ Tables (their names are the listener's own; they may share a database with qa_ap
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
 
-import asyncpg
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
@@ -31,16 +25,13 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
-    event,
-    exc,
     func,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from qahub_shared.database import engine_target
-from qahub_shared.errors import error_response
+from qahub_shared import database
 
 logger = logging.getLogger(__name__)
 
@@ -106,69 +97,9 @@ sent_ref = Table(
 
 
 def create_engine(url: str, *, pool_size: int, statement_timeout_ms: int) -> AsyncEngine:
-    # TLS as every service chooses it (`qahub_shared.database.tls_of`)
-    target, connect_args = engine_target(url)
-    connect_args["server_settings"] = {
-        "statement_timeout": str(statement_timeout_ms),
-        "application_name": "webhook_listener",
-    }
-    engine = create_async_engine(
-        target,
+    return database.create_engine(
+        url,
+        application_name="webhook_listener",
         pool_size=pool_size,
-        max_overflow=pool_size,
-        # no pre-ping round trip per checkout on the acknowledgement path: a connection the server
-        # closed is refused on checkout instead (`_refuse_closed_connection`)
-        pool_pre_ping=False,
-        connect_args=connect_args,
+        statement_timeout_ms=statement_timeout_ms,
     )
-    event.listen(engine.sync_engine, "checkout", _refuse_closed_connection)
-    return engine
-
-
-def _refuse_closed_connection(_dbapi_connection: Any, _record: Any, proxy: Any) -> None:
-    """Hand out no pooled connection asyncpg knows is closed (PostgreSQL restarted, a backend killed)."""
-    if proxy.driver_connection.is_closed():
-        refused = exc.DisconnectionError("the pooled connection was closed by the server")
-        refused.invalidate_pool = True  # the others were most likely closed with it
-        raise refused
-
-
-async def _on_database_unreachable(request: Request, error: Exception) -> JSONResponse:
-    logger.warning("database unavailable on %s %s: %r", request.method, request.url.path, error)
-    return error_response(
-        503, "service_unavailable", "The database is unavailable; retry later.", headers={"Retry-After": "5"}
-    )
-
-
-def install_database_error_handlers(app: FastAPI) -> None:
-    """The database down or gone away: 503 + Retry-After, never a 500."""
-    for unreachable in (
-        OSError,
-        TimeoutError,
-        exc.OperationalError,
-        exc.InterfaceError,
-        asyncpg.PostgresConnectionError,
-        asyncpg.exceptions.OperatorInterventionError,
-        asyncpg.InterfaceError,
-    ):
-        app.add_exception_handler(unreachable, _on_database_unreachable)
-
-
-@asynccontextmanager
-async def driver_connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
-    """A pooled connection as asyncpg's own, outside any transaction: each statement commits on its own
-    (no BEGIN and COMMIT round trips). JSON parameters are `str`s."""
-    async with engine.connect() as connection:
-        pooled = await connection.get_raw_connection()
-        driver: asyncpg.Connection = pooled.driver_connection
-        try:
-            yield driver
-        except BaseException:
-            if driver.is_closed():
-                await connection.invalidate()
-            raise
-
-
-async def ping(engine: AsyncEngine) -> None:
-    async with engine.connect() as connection:
-        await connection.execute(text("SELECT 1"))

@@ -18,6 +18,7 @@ from qahub_shared.auth.principal import Audience
 from qahub_shared.auth.remote import RemoteKeySet, fetch_revocations
 from qahub_shared.auth.revocations import RevocationList
 from qahub_shared.auth.tokens import TokenVerifier
+from qahub_shared.database import install_unreachable_handler, ping
 from qahub_shared.errors import ERROR_RESPONSES, install_error_handlers
 from qahub_shared.health import health_router
 from qahub_shared.http import (
@@ -108,7 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses=ERROR_RESPONSES,
     )
     install_error_handlers(app)
-    db.install_database_error_handlers(app)
+    install_unreachable_handler(app)
     # the two webhook routes, the hot ones, are served below our middleware and above FastAPI's machinery
     for route in webhooks_router.routes:
         if isinstance(route, APIRoute):
@@ -122,7 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware)
 
     async def database_ready(request: Request) -> None:
-        await db.ping(request.state.engine)
+        await ping(request.state.engine)
 
     app.include_router(health_router({"database": database_ready}))
     app.include_router(webhooks_router)

@@ -12,10 +12,10 @@ from typing import Any
 import asyncpg
 from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from metrics_broker.spool.models import dead_letter, spooled_payload
-from qahub_shared.database import engine_target
+from qahub_shared import database
 from qahub_shared.errors import ServiceUnavailable
 
 logger = logging.getLogger(__name__)
@@ -96,23 +96,15 @@ class SpoolStats:
 def create_engine(
     url: str, *, pool_size: int, statement_timeout_ms: int, connect_timeout_s: float
 ) -> AsyncEngine:
-    """The spool's pool. Timeouts everywhere: the spool is what answers when InfluxDB does not, so it
-    must not hang either. TLS as every service chooses it (`qahub_shared.database.tls_of`)."""
-    target, connect_args = engine_target(url)
-    connect_args |= {
-        "timeout": connect_timeout_s,
-        "server_settings": {
-            "statement_timeout": str(statement_timeout_ms),
-            "application_name": "metrics_broker",
-        },
-    }
-    return create_async_engine(
-        target,
+    """The spool's pool. Timeouts everywhere, and a ping before each use: the spool is what answers when
+    InfluxDB does not, so it must neither hang nor fail on a connection PostgreSQL dropped."""
+    return database.create_engine(
+        url,
+        application_name="metrics_broker",
         pool_size=pool_size,
-        max_overflow=pool_size,
-        pool_timeout=connect_timeout_s,
-        pool_pre_ping=True,
-        connect_args=connect_args,
+        statement_timeout_ms=statement_timeout_ms,
+        connect_timeout_s=connect_timeout_s,
+        pre_ping=True,
     )
 
 

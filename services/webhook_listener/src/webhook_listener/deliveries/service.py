@@ -10,7 +10,7 @@ from typing import ParamSpec, TypeVar
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from qahub_shared.auth.tokens import unauthorized
-from webhook_listener import db
+from qahub_shared.database import driver_connection
 from webhook_listener.deliveries import providers
 from webhook_listener.deliveries import repository as inbox
 from webhook_listener.deliveries.schemas import DeliveryPage, DeliveryPublic, DeliveryState, WebhookAnswer
@@ -48,7 +48,7 @@ async def receive(
     """
     big = len(body) > OFFLOAD_BYTES
     path = await _run(big, providers.repository_path, provider, body)
-    async with slots, db.driver_connection(engine) as driver:
+    async with slots, driver_connection(engine) as driver:
         found = (
             None if path is None else await inbox.find_repository(driver, provider=provider.value, path=path)
         )
