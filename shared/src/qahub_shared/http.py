@@ -8,16 +8,19 @@ import logging
 import os
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qahub_shared.errors import PayloadTooLarge, ServiceUnavailable, error_response, internal_error
 from qahub_shared.logging import bind_request_id, reset_request_id
+from qahub_shared.settings import CommonSettings
 
 logger = logging.getLogger("qahub.access")
 
@@ -250,3 +253,26 @@ class DirectRoute:
                 raise
             response = await handler(request, exc)
         await response(scope, receive, send)
+
+
+def install_middleware(
+    app: FastAPI,
+    settings: CommonSettings,
+    *,
+    direct: Iterable[APIRoute] = (),
+    observers: Sequence[Middleware] = (),
+) -> None:
+    """Every service's middleware, outermost first: the request id and access log, `observers` (which
+    see every answer, the caps' included), the concurrency cap, the body size cap, and the `direct`
+    routes (`DirectRoute`, with the app's exception handlers: install those first)."""
+    for route in direct:
+        app.add_middleware(DirectRoute, route=route, handlers=app.exception_handlers)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        ConcurrencyLimitMiddleware,
+        max_requests=settings.max_concurrent_requests,
+        body_timeout_seconds=settings.body_timeout_seconds,
+    )
+    for observer in observers:
+        app.add_middleware(observer.cls, *observer.args, **observer.kwargs)
+    app.add_middleware(RequestContextMiddleware)

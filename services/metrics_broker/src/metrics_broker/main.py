@@ -9,6 +9,7 @@ from typing import TypedDict
 
 import httpx
 from fastapi import FastAPI, Request
+from starlette.middleware import Middleware
 
 from metrics_broker.config import Settings
 from metrics_broker.identity.router import router as identity_router
@@ -37,12 +38,7 @@ from qahub_shared.auth.revocations import RevocationList
 from qahub_shared.auth.tokens import TokenVerifier
 from qahub_shared.errors import ERROR_RESPONSES, install_error_handlers
 from qahub_shared.health import health_router
-from qahub_shared.http import (
-    BodySizeLimitMiddleware,
-    ConcurrencyLimitMiddleware,
-    DirectRoute,
-    RequestContextMiddleware,
-)
+from qahub_shared.http import install_middleware
 
 
 class State(TypedDict):
@@ -165,15 +161,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.state.counters = counters
     # TF-A's `POST /`, the hot route, is served below our middleware and above FastAPI's machinery
-    app.add_middleware(DirectRoute, route=tfa_ingest_route, handlers=app.exception_handlers)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(
-        ConcurrencyLimitMiddleware,
-        max_requests=settings.max_concurrent_requests,
-        body_timeout_seconds=settings.body_timeout_seconds,
+    install_middleware(
+        app, settings, direct=[tfa_ingest_route], observers=[Middleware(RequestCounter, counters=counters)]
     )
-    app.add_middleware(RequestCounter, counters=counters)
-    app.add_middleware(RequestContextMiddleware)
 
     async def storage_ready(request: Request) -> None:
         # ready when payloads can be stored: in InfluxDB, or in the spool while InfluxDB is down

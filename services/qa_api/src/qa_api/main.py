@@ -25,7 +25,7 @@ from qahub_shared.auth.dependencies import Authenticator
 from qahub_shared.database import ping
 from qahub_shared.errors import ERROR_RESPONSES, install_error_handlers
 from qahub_shared.health import health_router
-from qahub_shared.http import BodySizeLimitMiddleware, ConcurrencyLimitMiddleware, RequestContextMiddleware
+from qahub_shared.http import install_middleware
 
 
 class State(TypedDict):
@@ -99,13 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     db.install_database_error_handlers(app)
     # ids of existing rows, remembered across requests by the write path of runs
     app.state.known_rows = KnownRows()
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(
-        ConcurrencyLimitMiddleware,
-        max_requests=settings.max_concurrent_requests,
-        body_timeout_seconds=settings.body_timeout_seconds,
-    )
-    app.add_middleware(RequestContextMiddleware)
+    install_middleware(app, settings)
 
     async def database_ready(request: Request) -> None:
         await ping(request.state.engine)

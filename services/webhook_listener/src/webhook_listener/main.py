@@ -21,12 +21,7 @@ from qahub_shared.auth.tokens import TokenVerifier
 from qahub_shared.database import install_unreachable_handler, ping
 from qahub_shared.errors import ERROR_RESPONSES, install_error_handlers
 from qahub_shared.health import health_router
-from qahub_shared.http import (
-    BodySizeLimitMiddleware,
-    ConcurrencyLimitMiddleware,
-    DirectRoute,
-    RequestContextMiddleware,
-)
+from qahub_shared.http import install_middleware
 from webhook_listener import db
 from webhook_listener.config import Settings
 from webhook_listener.deliveries.router import admin as deliveries_router
@@ -111,16 +106,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     install_unreachable_handler(app)
     # the two webhook routes, the hot ones, are served below our middleware and above FastAPI's machinery
-    for route in webhooks_router.routes:
-        if isinstance(route, APIRoute):
-            app.add_middleware(DirectRoute, route=route, handlers=app.exception_handlers)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(
-        ConcurrencyLimitMiddleware,
-        max_requests=settings.max_concurrent_requests,
-        body_timeout_seconds=settings.body_timeout_seconds,
-    )
-    app.add_middleware(RequestContextMiddleware)
+    hot = [route for route in webhooks_router.routes if isinstance(route, APIRoute)]
+    install_middleware(app, settings, direct=hot)
 
     async def database_ready(request: Request) -> None:
         await ping(request.state.engine)
