@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr, ValidationError
 
+from qahub_shared.backoff import retry_delay
 from qahub_shared.schemas.git import MAX_REFS, GitCommit, GitRefKind, GitRefUpdate, GitUpdates
 from webhook_listener.changes import MAX_SHAS_PER_BODY, _bounded, _commit_batches
 from webhook_listener.config import Settings
@@ -16,7 +17,6 @@ from webhook_listener.mirror import load_config, redact
 from webhook_listener.qaboard_config import merged_config
 from webhook_listener.repositories.repository import Repository
 from webhook_listener.repositories.service import clone_url_allowed, clone_url_refusal, mirror_path
-from webhook_listener.workers import retry_delay
 
 
 def test_a_subproject_config_is_merged_over_its_ancestors_as_qaboard_merges() -> None:

@@ -32,6 +32,7 @@ from datetime import timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from qahub_shared.backoff import retry_delay
 from webhook_listener import changes, mirror
 from webhook_listener.changes import SentRef
 from webhook_listener.config import Settings
@@ -65,13 +66,6 @@ class _Sent:
 
 def _ref_order(key: RefKey) -> tuple[str, str]:
     return (key.kind, key.name)
-
-
-def retry_delay(attempts: int, shortest: float, longest: float) -> float:
-    """The wait before attempt `attempts + 1`: doubling from `shortest`, at most `longest`."""
-    # the exponent is capped: after days of qa_api being down, 2 ** attempts would overflow a float
-    doublings = min(max(attempts - 1, 0), 30)
-    return min(longest, shortest * float(2**doublings))
 
 
 class Workers:

@@ -32,6 +32,7 @@ from collections.abc import AsyncIterator, Iterator
 from metrics_broker.influx.client import InfluxUnavailable, PointsRejected
 from metrics_broker.influx.writer import GroupCommitWriter
 from metrics_broker.spool.repository import Batch, Spool, SpooledPayload, SpoolUnavailable
+from qahub_shared.backoff import retry_delay
 
 logger = logging.getLogger(__name__)
 
@@ -43,19 +44,24 @@ PostgreSQL connection of the pool)."""
 
 
 class _Backoff:
-    """Exponential backoff: `shortest` doubling up to `longest`, reset by a success."""
+    """Failures in a row, and when to try again (`retry_delay`); a success starts afresh."""
 
     def __init__(self, shortest: float, longest: float) -> None:
         self._shortest = shortest
         self._longest = longest
+        self.failures = 0
         self.delay = 0.0
         self.until = 0.0
         """Loop time before which nothing is tried."""
 
     def failed(self, now: float) -> float:
-        self.delay = min(max(self.delay * 2, self._shortest), self._longest)
+        self.failures += 1
+        self.delay = retry_delay(self.failures, self._shortest, self._longest)
         self.until = now + self.delay
         return self.delay
+
+    def succeeded(self) -> None:
+        self.failures, self.delay = 0, 0.0
 
 
 class Drainer:
@@ -166,7 +172,7 @@ class Drainer:
                 logger.exception("spool: unexpected error while draining")
                 await asyncio.sleep(spool_wait.failed(loop.time()))
                 continue
-            spool_wait.delay = 0.0
+            spool_wait.succeeded()
             if progressed:
                 continue
             assert self._looked_at is not None
