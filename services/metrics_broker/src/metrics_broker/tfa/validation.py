@@ -190,16 +190,25 @@ def validate(
             if kind.shape is None:
                 points = _tfm_image_size(payload, problems)
             else:
-                for index, item in enumerate(payload["data"]):
-                    point = _point(item, kind.shape, ("data", index), problems, accepted_at_ns)
-                    if point is not None:
-                        points.append(point)
+                points = _points(payload["data"], kind.shape, "data", problems, accepted_at_ns)
     except _TooManyProblems:
         pass
     problems.raise_if_any()
     if kind is None:  # pragma: no cover  (no kind means a problem was reported)
         raise _invalid([ErrorDetail(loc=["body"], message="body: not a TF-A payload")])
     return Accepted(kind=kind, points=points)
+
+
+def _points(
+    items: list[Any], shape: PointShape, key: str, problems: _Problems, accepted_at_ns: int
+) -> list[MetricPoint]:
+    """The valid points of `items` (the body's `key` list), each problem reported at `key[index]`."""
+    points = []
+    for index, item in enumerate(items):
+        point = _point(item, shape, (key, index), problems, accepted_at_ns)
+        if point is not None:
+            points.append(point)
+    return points
 
 
 def _unknown_keys(
@@ -229,10 +238,7 @@ def validate_points(
     try:
         kind = _points_envelope(payload, problems, max_points, kinds)
         if kind is not None and kind.shape is not None and isinstance(payload, dict):
-            for index, item in enumerate(payload["points"]):
-                point = _point(item, kind.shape, ("points", index), problems, accepted_at_ns)
-                if point is not None:
-                    points.append(point)
+            points = _points(payload["points"], kind.shape, "points", problems, accepted_at_ns)
     except _TooManyProblems:
         pass
     problems.raise_if_any()
