@@ -84,7 +84,10 @@ def load_signing_keys(pem_text: str) -> list[SigningKey]:
         ).decode("ascii")
         keys.append(SigningKey(kid=public.kid, signer=jwk.construct(pem, ALGORITHM), public=public))
     if not keys:
-        raise ValueError("no private key found (expected PEM blocks such as '-----BEGIN PRIVATE KEY-----')")
+        raise ValueError(
+            "no private key found (expected PKCS#8 or SEC1 PEM blocks, as `python -m qahub_shared.auth.keys "
+            "generate` writes them)"
+        )
     return keys
 
 
