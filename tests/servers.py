@@ -3,7 +3,8 @@ InfluxDB 1.x server.
 
 Which PostgreSQL: `QAHUB_TEST_DATABASE_URL` when set (a server where we may create databases); else
 the one on 127.0.0.1:5432 when it accepts the `postgres` user without a password; else a throwaway
-cluster started by `deploy/local/postgres.sh` in a temporary folder (loopback, free port).
+cluster started by `deploy/local/postgres.sh` in a temporary folder (loopback, free port). On a server
+the suite did not start, it works only in databases it creates (`fresh_database`) and drops.
 
 Which InfluxDB: `QAHUB_TEST_INFLUX_URL` when set (a server where we may create and drop databases);
 else a throwaway `influxd` started by `deploy/local/influxdb.sh` in a temporary folder (loopback, free
@@ -14,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -95,11 +98,50 @@ def influxdb_server() -> Iterator[str]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+# Each database a run creates carries this comment, naming the process that created it, so that a later
+# run can drop the databases of a run that was killed before it could (and nobody else's).
+_OWNER_COMMENT = "qahub tests: pid {pid} on {host}"
+
+
+def _owner_comment(pid: int) -> str:
+    return _OWNER_COMMENT.format(pid=pid, host=socket.gethostname())
+
+
+async def _drop_databases_of_dead_runs(server_url: str) -> None:
+    connection = await asyncpg.connect(server_url, timeout=5)
+    try:
+        rows = await connection.fetch(
+            "SELECT d.datname, shobj_description(d.oid, 'pg_database') AS comment FROM pg_database d"
+        )
+        for row in rows:
+            match = re.fullmatch(r"qahub tests: pid (\d+) on (.+)", row["comment"] or "")
+            if match is None or match[2] != socket.gethostname() or _alive(int(match[1])):
+                continue
+            await connection.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}" WITH (FORCE)')
+    finally:
+        await connection.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @contextmanager
 def fresh_database(server_url: str, prefix: str = "qahub_test") -> Iterator[str]:
-    """Create an empty database for one test session and drop it afterwards."""
+    """Create an empty database for one test session and drop it afterwards. Databases that runs killed
+    earlier on this host left behind are dropped first; nothing else on the server is touched."""
+    asyncio.run(_drop_databases_of_dead_runs(server_url))
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_execute(server_url, f'CREATE DATABASE "{name}"'))
+    comment = _owner_comment(os.getpid()).replace("'", "''")
+    asyncio.run(
+        _execute(server_url, f'CREATE DATABASE "{name}"', f"COMMENT ON DATABASE \"{name}\" IS '{comment}'")
+    )
     try:
         yield _with_database(server_url, name)
     finally:
