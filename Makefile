@@ -3,6 +3,8 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
 
+# uv goes to ~/.local/bin (pip --user): make finds it there whatever the caller's PATH
+CALLER_PATH := $(PATH)
 export PATH := $(HOME)/.local/bin:$(PATH)
 UV ?= uv
 
@@ -23,6 +25,9 @@ deps: ## Install uv (via pip) and the workspace's dependencies
 	    || python3 -m pip install --user --quiet --break-system-packages uv; \
 	fi
 	@$(UV) sync --frozen --quiet
+	@if ! PATH="$(CALLER_PATH)" command -v $(UV) >/dev/null 2>&1; then \
+	  echo "[qahub] uv is in ~/.local/bin, which is not on your PATH: ./qahub runs the CLI without it; for uv itself, add it: export PATH=\"\$$HOME/.local/bin:\$$PATH\"" >&2; \
+	fi
 
 run: deps ## Start PostgreSQL and InfluxDB (unless QAHUB_DATABASE_URL / QAHUB_INFLUX_URL are set), migrate, run every service in the foreground
 	@exec deploy/local/run.sh
