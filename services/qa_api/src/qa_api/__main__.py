@@ -18,6 +18,7 @@ def main() -> None:
         port=settings.qa_api_port,
         log_config=None,
         proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         timeout_graceful_shutdown=10,
     )
 

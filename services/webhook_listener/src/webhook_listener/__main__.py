@@ -19,6 +19,7 @@ def main() -> None:
         port=settings.webhook_port,
         log_config=None,
         proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         timeout_graceful_shutdown=10,
     )
 
