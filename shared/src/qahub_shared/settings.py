@@ -13,6 +13,7 @@ from typing import Self
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 DEV_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/qahub"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # uvicorn's own default: the loopback proxies
 DEFAULT_FORWARDED_ALLOW_IPS = "127.0.0.1,::1"
 
@@ -30,7 +31,9 @@ class CommonSettings(BaseModel):
         default=Environment.DEV,
         description="`dev` or `production`; production refuses development defaults.",
     )
-    log_level: str = Field(default="INFO", description="Root log level.")
+    log_level: str = Field(
+        default="INFO", description="Root log level: DEBUG, INFO, WARNING, ERROR or CRITICAL."
+    )
     log_json: bool = Field(default=False, description="Log one JSON object per line.")
     max_body_bytes: int = Field(
         default=10 * 1024 * 1024,
@@ -57,6 +60,13 @@ class CommonSettings(BaseModel):
         "any, empty for none. A request from one of them is seen as from the client it names (the login "
         "rate limit counts that address).",
     )
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, level: str) -> str:
+        if level.strip().upper() not in LOG_LEVELS:
+            raise ValueError(f"{', '.join(LOG_LEVELS[:-1])} or {LOG_LEVELS[-1]} (any case)")
+        return level.strip().upper()
 
     @field_validator("forwarded_allow_ips")
     @classmethod

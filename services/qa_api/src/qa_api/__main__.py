@@ -5,13 +5,14 @@ from __future__ import annotations
 import uvicorn
 
 from qa_api.config import Settings
-from qa_api.main import create_app
-from qahub_shared.logging import configure_logging
+from qahub_shared.startup import start_service
 
 
 def main() -> None:
-    settings = Settings()
-    configure_logging(level=settings.log_level, json_lines=settings.log_json)
+    settings = start_service(Settings, program="qa_api")
+    # imported once the settings are good: a mistake is reported at once, not after seconds of imports
+    from qa_api.main import create_app
+
     uvicorn.run(
         create_app(settings),
         host=settings.qa_api_host,

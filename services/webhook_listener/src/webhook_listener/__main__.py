@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import uvicorn
 
-from qahub_shared.logging import configure_logging
+from qahub_shared.startup import start_service
 from webhook_listener.config import Settings
-from webhook_listener.main import create_app
 
 
 def main() -> None:
-    settings = Settings()
-    configure_logging(level=settings.log_level, json_lines=settings.log_json)
+    settings = start_service(Settings, program="webhook_listener")
+    # imported once the settings are good: a mistake is reported at once, not after seconds of imports
+    from webhook_listener.main import create_app
+
     uvicorn.run(
         create_app(settings),
         host=settings.webhook_host,
