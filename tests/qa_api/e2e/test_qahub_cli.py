@@ -67,3 +67,13 @@ def test_a_revoked_token_disappears_from_the_active_list(qahub: Qahub) -> None:
     assert revoked.returncode == 0, revoked.stderr
     assert token_id not in [item["id"] for item in active]
     assert [item["active"] for item in everything if item["id"] == token_id] == [False]
+
+
+def test_help_says_where_the_server_address_comes_from(qahub: Qahub) -> None:
+    shown = qahub("--help")
+    text = " ".join(shown.stdout.split())  # as wrapped for any terminal width
+
+    assert shown.returncode == 0
+    assert "http://$QAHUB_QA_API_HOST:$QAHUB_QA_API_PORT" in text
+    assert "a host of 0.0.0.0 or :: means this machine" in text
+    assert "from `.env` in the current directory" in text
