@@ -123,3 +123,25 @@ def test_qahub_repo_registers_a_repository_whose_pushes_then_reach_qa_api(
     # uvicorn shuts down gracefully, then exits with the signal it was stopped by
     assert listener_process.process.wait(timeout=STOP_TIMEOUT_S) in (0, -signal.SIGTERM)
     assert "Application shutdown complete" in listener_process.log.read_text()
+
+
+def test_qahub_repo_finds_the_listener_on_the_port_dotenv_names(
+    listener_process: ListenerProcess, qa_api: QaApiProcess, admin_token: str, tmp_path: Path
+) -> None:
+    port = listener_process.url.rsplit(":", 1)[1]
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    (checkout / ".env").write_text(f"QAHUB_WEBHOOK_PORT={port}\n")
+
+    listed = subprocess.run(
+        [str(Path(sys.executable).parent / "qahub"), "repo", "list", "--json"],
+        cwd=checkout,
+        env=service_env(QAHUB_API_URL=qa_api.url, QAHUB_TOKEN=admin_token),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+    assert listed.returncode == 0, listed.stderr
+    assert isinstance(json.loads(listed.stdout), list)

@@ -1,7 +1,7 @@
 """Where `qahub login` keeps its token: one per server, in a file only its owner can read.
 
-`$QAHUB_CONFIG_DIR/credentials.json`, by default `$XDG_CONFIG_HOME/qahub/` (`~/.config/qahub/`). A token
-is only ever sent to the server it came from.
+`$QAHUB_CONFIG_DIR/credentials.json` (the variable from the environment, else from `./.env`), by default
+`$XDG_CONFIG_HOME/qahub/` (`~/.config/qahub/`). A token is only ever sent to the server it came from.
 """
 
 from __future__ import annotations
@@ -11,9 +11,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+from qahub_cli.environment import variable
+
 
 def config_dir() -> Path:
-    if explicit := os.environ.get("QAHUB_CONFIG_DIR"):
+    if explicit := variable("QAHUB_CONFIG_DIR"):
         return Path(explicit)
     base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(base) / "qahub"

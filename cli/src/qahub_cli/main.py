@@ -10,10 +10,13 @@
     qahub repo list | qahub repo remove --provider gitlab --project group/repo       (admins)
     qahub repo deliveries --project group/repo | qahub repo reconcile [--project group/repo]
 
-The server is `$QAHUB_API_URL` (default http://127.0.0.1:5151). The token sent is `$QAHUB_TOKEN` when set,
-else the one `qahub login` stored for that server. `qahub repo` talks to the webhook listener,
-`$QAHUB_WEBHOOK_URL` (default http://127.0.0.1:5152), with that same token. Errors go to stderr, with
-exit status 1.
+The server is `$QAHUB_API_URL`, else the address qa_api listens on,
+http://$QAHUB_QA_API_HOST:$QAHUB_QA_API_PORT (default http://127.0.0.1:5151; a host of 0.0.0.0 or ::
+means this machine). `qahub repo` talks to the webhook listener, `$QAHUB_WEBHOOK_URL`, else
+http://$QAHUB_WEBHOOK_HOST:$QAHUB_WEBHOOK_PORT (default http://127.0.0.1:5152). The token sent is
+`$QAHUB_TOKEN` when set, else the one `qahub login` stored for that server (in `$QAHUB_CONFIG_DIR`, default
+~/.config/qahub). Each variable is read from the environment, else from `.env` in the current directory,
+as the services read them. Errors go to stderr, with exit status 1.
 """
 
 from __future__ import annotations
@@ -28,9 +31,10 @@ import httpx
 import typer
 
 from qahub_cli import credentials
+from qahub_cli.environment import service_url, variable
 
-DEFAULT_API_URL = "http://127.0.0.1:5151"
-DEFAULT_WEBHOOK_URL = "http://127.0.0.1:5152"
+DEFAULT_API_PORT = 5151
+DEFAULT_WEBHOOK_PORT = 5152
 TIMEOUT_S = 30.0
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, rich_markup_mode=None)
@@ -135,20 +139,44 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _default_api_url() -> str:
+    return service_url(
+        url="QAHUB_API_URL", host="QAHUB_QA_API_HOST", port="QAHUB_QA_API_PORT", default_port=DEFAULT_API_PORT
+    )
+
+
+def _default_webhook_url() -> str:
+    return service_url(
+        url="QAHUB_WEBHOOK_URL",
+        host="QAHUB_WEBHOOK_HOST",
+        port="QAHUB_WEBHOOK_PORT",
+        default_port=DEFAULT_WEBHOOK_PORT,
+    )
+
+
 @app.callback()
 def main(
     ctx: typer.Context,
     api_url: Annotated[
-        str, typer.Option(envvar="QAHUB_API_URL", help="The qa_api server.", show_default=True)
-    ] = DEFAULT_API_URL,
+        str,
+        typer.Option(
+            envvar="QAHUB_API_URL",
+            default_factory=_default_api_url,
+            help="The qa_api server (default: $QAHUB_API_URL, else http://$QAHUB_QA_API_HOST:"
+            "$QAHUB_QA_API_PORT, from the environment or ./.env; else http://127.0.0.1:5151).",
+            show_default=False,
+        ),
+    ],
     token: Annotated[
         str | None,
         typer.Option(
             envvar="QAHUB_TOKEN",
-            help="Token to send (default: the one `qahub login` stored).",
+            default_factory=lambda: variable("QAHUB_TOKEN"),
+            help="Token to send (default: $QAHUB_TOKEN, from the environment or ./.env, else the one "
+            "`qahub login` stored).",
             show_default=False,
         ),
-    ] = None,
+    ],
 ) -> None:
     ctx.obj = Server(url=api_url.rstrip("/"), token_override=token or None)
 
@@ -302,8 +330,15 @@ def user_disable(ctx: typer.Context, username: Annotated[str, typer.Argument()])
 def repo_main(
     ctx: typer.Context,
     webhook_url: Annotated[
-        str, typer.Option(envvar="QAHUB_WEBHOOK_URL", help="The webhook listener.", show_default=True)
-    ] = DEFAULT_WEBHOOK_URL,
+        str,
+        typer.Option(
+            envvar="QAHUB_WEBHOOK_URL",
+            default_factory=_default_webhook_url,
+            help="The webhook listener (default: $QAHUB_WEBHOOK_URL, else http://$QAHUB_WEBHOOK_HOST:"
+            "$QAHUB_WEBHOOK_PORT, from the environment or ./.env; else http://127.0.0.1:5152).",
+            show_default=False,
+        ),
+    ],
 ) -> None:
     qa_api = server(ctx)
     # the listener verifies tokens qa_api issued: send the one qahub would send to qa_api

@@ -17,6 +17,7 @@ import metrics_broker.points.models  # noqa: F401  (their tables join the metada
 from metrics_broker.config import Settings
 from metrics_broker.spool.models import SCHEMA, metadata
 from qahub_shared.database import engine_target
+from qahub_shared.startup import load_settings
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):
@@ -24,8 +25,9 @@ if config.config_file_name is not None and config.attributes.get("configure_logg
 
 
 def _url() -> str:
-    url = config.attributes.get("database_url")
-    return str(url) if url else Settings().database_url
+    if url := config.attributes.get("database_url"):
+        return str(url)
+    return load_settings(Settings, program="metrics_broker migrations").database_url
 
 
 def _include(name: str | None, type_: str, *_: object) -> bool:

@@ -13,6 +13,7 @@ from qa_api import models  # noqa: F401  (registers the tables)
 from qa_api.config import Settings
 from qa_api.db import metadata
 from qahub_shared.database import engine_target
+from qahub_shared.startup import load_settings
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):
@@ -20,8 +21,9 @@ if config.config_file_name is not None and config.attributes.get("configure_logg
 
 
 def _url() -> str:
-    url = config.attributes.get("database_url")
-    return str(url) if url else Settings().database_url
+    if url := config.attributes.get("database_url"):
+        return str(url)
+    return load_settings(Settings, program="qa_api migrations").database_url
 
 
 def run_migrations_offline() -> None:

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from qahub_shared.database import engine_target
+from qahub_shared.startup import load_settings
 from webhook_listener.config import Settings
 from webhook_listener.db import metadata
 
@@ -25,8 +26,9 @@ if config.config_file_name is not None and config.attributes.get("configure_logg
 
 
 def _url() -> str:
-    url = config.attributes.get("database_url")
-    return str(url) if url else Settings().listener_database_url
+    if url := config.attributes.get("database_url"):
+        return str(url)
+    return load_settings(Settings, program="webhook_listener migrations").listener_database_url
 
 
 def _include(name: str | None, type_: str, *_: object) -> bool:

@@ -6,12 +6,16 @@ environment prefix. Production mode (`QAHUB_ENV=production`) refuses development
 
 from __future__ import annotations
 
+import ipaddress
 from enum import StrEnum
 from typing import Self
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 DEV_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/qahub"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# uvicorn's own default: the loopback proxies
+DEFAULT_FORWARDED_ALLOW_IPS = "127.0.0.1,::1"
 
 
 class Environment(StrEnum):
@@ -20,13 +24,16 @@ class Environment(StrEnum):
 
 
 class CommonSettings(BaseModel):
-    """What every service has: its mode, its logging, and its caps on request size and concurrency."""
+    """What every service has: its mode, its logging, the proxies it believes, and its caps on request
+    size and concurrency."""
 
     env: Environment = Field(
         default=Environment.DEV,
         description="`dev` or `production`; production refuses development defaults.",
     )
-    log_level: str = Field(default="INFO", description="Root log level.")
+    log_level: str = Field(
+        default="INFO", description="Root log level: DEBUG, INFO, WARNING, ERROR or CRITICAL."
+    )
     log_json: bool = Field(default=False, description="Log one JSON object per line.")
     max_body_bytes: int = Field(
         default=10 * 1024 * 1024,
@@ -45,6 +52,38 @@ class CommonSettings(BaseModel):
         description="A request body must have fully arrived this long after the request started; "
         "otherwise 408 (a trickling client does not hold a place for ever).",
     )
+
+    forwarded_allow_ips: str = Field(
+        default=DEFAULT_FORWARDED_ALLOW_IPS,
+        description="Proxies whose `X-Forwarded-For` and `X-Forwarded-Proto` headers are believed "
+        "(uvicorn's `forwarded_allow_ips`): comma-separated addresses or networks (`10.0.0.0/8`), `*` for "
+        "any, empty for none. A request from one of them is seen as from the client it names (the login "
+        "rate limit counts that address).",
+    )
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, level: str) -> str:
+        if level.strip().upper() not in LOG_LEVELS:
+            raise ValueError(f"{', '.join(LOG_LEVELS[:-1])} or {LOG_LEVELS[-1]} (any case)")
+        return level.strip().upper()
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _addresses_or_any(cls, value: str) -> str:
+        entries = [entry.strip() for entry in value.split(",") if entry.strip()]
+        if entries == ["*"]:
+            return "*"
+        for entry in entries:
+            try:
+                # strict, as uvicorn parses them: it silently ignores a network with host bits set
+                ipaddress.ip_network(entry) if "/" in entry else ipaddress.ip_address(entry)
+            except ValueError:
+                raise ValueError(
+                    "comma-separated IP addresses or networks (such as 10.0.0.0/8), or * for any "
+                    f"({entry!r} is neither)"
+                ) from None
+        return ",".join(entries)
 
     @property
     def is_production(self) -> bool:

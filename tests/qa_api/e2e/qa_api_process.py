@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,8 +88,11 @@ def _access_line(line: str) -> AccessLine | None:
 
 
 @contextmanager
-def running_qa_api(database_url: str, workdir: Path) -> Iterator[LiveQaApi]:
-    """Start `python -m qa_api` on `database_url` (already migrated); stop it on exit."""
+def running_qa_api(
+    database_url: str, workdir: Path, *, settings: Mapping[str, str] | None = None
+) -> Iterator[LiveQaApi]:
+    """Start `python -m qa_api` in `workdir` on `database_url` (already migrated), with `settings` (more
+    QAHUB_* variables) on top of the test's own; stop it on exit."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     key_file = workdir / "signing-key.pem"
@@ -102,6 +105,7 @@ def running_qa_api(database_url: str, workdir: Path) -> Iterator[LiveQaApi]:
         QAHUB_QA_API_HOST="127.0.0.1",
         QAHUB_QA_API_PORT=str(port),
         QAHUB_LOG_JSON="true",
+        **(settings or {}),
     )
     server = LiveQaApi(url, workdir / "qa_api.log")
     with running("qa_api", env=env, workdir=workdir, url=url, log_path=server.log_path):

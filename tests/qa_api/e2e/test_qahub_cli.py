@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.qa_api.e2e.conftest import Qahub, create_token
 from tests.qa_api.e2e.qa_api_process import LiveQaApi
+from tests.servers import ROOT
 
 pytestmark = pytest.mark.e2e
 
@@ -67,3 +71,70 @@ def test_a_revoked_token_disappears_from_the_active_list(qahub: Qahub) -> None:
     assert revoked.returncode == 0, revoked.stderr
     assert token_id not in [item["id"] for item in active]
     assert [item["active"] for item in everything if item["id"] == token_id] == [False]
+
+
+def fresh_shell(home: Path) -> dict[str, str]:
+    """The environment of a fresh login shell on Debian: no QAHUB_* variable, and uv not on PATH but in
+    ~/.local/bin, where `make run` installed it (here: the uv running this suite, linked there)."""
+    uv = os.environ.get("UV") or shutil.which("uv")
+    assert uv, "the suite runs under `uv run`, which names itself in $UV"
+    (home / ".local" / "bin").mkdir(parents=True)
+    (home / ".local" / "bin" / "uv").symlink_to(uv)
+    return {"HOME": str(home), "PATH": "/usr/bin:/bin"}
+
+
+def test_the_wrapper_in_a_fresh_shell_reaches_qa_api_on_the_port_dotenv_names(
+    qa_api_server: LiveQaApi, tmp_path: Path
+) -> None:
+    port = qa_api_server.url.rsplit(":", 1)[1]
+    project = tmp_path / "checkout"
+    project.mkdir()
+    # as `make run` reads it: qa_api listens on every interface, on a port of its own
+    (project / ".env").write_text(f"QAHUB_QA_API_HOST=0.0.0.0\nQAHUB_QA_API_PORT={port}\n")
+    env = fresh_shell(tmp_path / "home")
+
+    def qahub(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(ROOT / "qahub"), *args],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+
+    login = qahub("login", "--username", "admin", "--password", qa_api_server.admin_password)
+    whoami = qahub("whoami", "--json")
+
+    assert login.returncode == 0, login.stderr
+    assert f"Logged in to http://127.0.0.1:{port} as admin" in login.stderr
+    assert whoami.returncode == 0, whoami.stderr
+    assert json.loads(whoami.stdout)["username"] == "admin"
+
+
+def test_the_wrapper_without_uv_says_how_to_get_it(tmp_path: Path) -> None:
+    if shutil.which("uv", path="/usr/bin:/bin"):
+        pytest.skip("uv is installed system-wide here: the wrapper finds it")
+    found = subprocess.run(
+        [str(ROOT / "qahub"), "whoami"],
+        env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+
+    assert found.returncode == 127
+    assert "`make run`" in found.stderr
+    assert "~/.local/bin" in found.stderr
+
+
+def test_help_says_where_the_server_address_comes_from(qahub: Qahub) -> None:
+    shown = qahub("--help")
+    text = " ".join(shown.stdout.split())  # as wrapped for any terminal width
+
+    assert shown.returncode == 0
+    assert "http://$QAHUB_QA_API_HOST:$QAHUB_QA_API_PORT" in text
+    assert "a host of 0.0.0.0 or :: means this machine" in text
+    assert "from `.env` in the current directory" in text

@@ -5,19 +5,21 @@ from __future__ import annotations
 import uvicorn
 
 from qa_api.config import Settings
-from qa_api.main import create_app
-from qahub_shared.logging import configure_logging
+from qahub_shared.startup import start_service
 
 
 def main() -> None:
-    settings = Settings()
-    configure_logging(level=settings.log_level, json_lines=settings.log_json)
+    settings = start_service(Settings, program="qa_api")
+    # imported once the settings are good: a mistake is reported at once, not after seconds of imports
+    from qa_api.main import create_app
+
     uvicorn.run(
         create_app(settings),
         host=settings.qa_api_host,
         port=settings.qa_api_port,
         log_config=None,
         proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         timeout_graceful_shutdown=10,
     )
 
