@@ -13,7 +13,7 @@ from qahub_shared.variables import KNOWN_VARIABLES, closest_known, unknown_varia
 from tests.servers import ROOT
 from webhook_listener.config import Settings as ListenerSettings
 
-_NAME = re.compile(r"QAHUB_[A-Z0-9_]*[A-Z0-9](\*)?")
+_NAME = re.compile(r"QAHUB_[A-Z0-9_]*[A-Z0-9](?:_?\*)?")
 
 
 @pytest.mark.parametrize("settings_class", [QaApiSettings, BrokerSettings, ListenerSettings])
