@@ -8,8 +8,9 @@ import httpx
 import pytest
 
 from tests.webhook_listener import payloads
-from tests.webhook_listener.conftest import SECRET, Listener, unique_project
+from tests.webhook_listener.conftest import SECRET, Listener, running_listener, unique_project
 from tests.webhook_listener.gitrepo import ZERO, Origin
+from webhook_listener.config import Settings
 from webhook_listener.deliveries.providers import github_signature, github_signature_matches
 
 SHA = "da1560886d4f094c3e6c9ef40349f7d38b5d27d7"
@@ -192,6 +193,33 @@ async def test_a_clone_url_outside_the_allowed_prefixes_is_refused(listener: Lis
     )
 
     assert response.status_code == 422
+
+
+async def test_a_refused_file_clone_url_names_the_setting_that_allows_it(
+    settings: Settings, admin_token: str
+) -> None:
+    without_files = settings.model_copy(update={"webhook_allow_file_urls": False})
+    async with running_listener(without_files, admin_token) as listener:
+
+        async def add(clone_url: str) -> httpx.Response:
+            return await listener.client.post(
+                "/api/v2/repositories",
+                json={
+                    "provider": "gitlab",
+                    "project": unique_project(),
+                    "secret": SECRET,
+                    "clone_url": clone_url,
+                },
+                headers=listener.admin,
+            )
+
+        file_url = await add("file:///srv/git/repo.git")
+        ftp_url = await add("ftp://x/y")
+
+    assert file_url.status_code == 422
+    assert "QAHUB_WEBHOOK_ALLOW_FILE_URLS=true" in file_url.json()["error"]["message"]
+    assert ftp_url.status_code == 422
+    assert "QAHUB_WEBHOOK_ALLOW_FILE_URLS" not in ftp_url.json()["error"]["message"]
 
 
 async def test_credentials_in_a_clone_url_are_never_shown(listener: Listener) -> None:
