@@ -309,3 +309,40 @@ async def test_an_admin_token_restricted_to_projects_registers_only_those(
 
     assert outside.status_code == 403
     assert inside.status_code == 201, inside.text
+
+
+async def test_every_route_answers_with_a_trailing_slash_without_redirecting(
+    listener: Listener, origin: Origin
+) -> None:
+    gitlab_project, github_project = unique_project(), unique_project()
+    client, admin = listener.client, listener.admin
+
+    registered = await client.post(
+        "/api/v2/repositories/",
+        json={"provider": "gitlab", "project": gitlab_project, "secret": SECRET, "clone_url": origin.url},
+        headers=admin,
+    )
+    await listener.register(github_project, origin.url, provider="github")
+    gitlab_body = payloads.gitlab_push(
+        gitlab_project, ref="refs/heads/main", before=ZERO, after=SHA, commits=[]
+    )
+    github_raw = json.dumps(
+        payloads.github_push(github_project, ref="refs/heads/main", before=ZERO, after=SHA, commits=[])
+    ).encode()
+    gitlab = await client.post(
+        "/webhooks/gitlab/", json=gitlab_body, headers=payloads.gitlab_headers(SECRET, event="Push Hook")
+    )
+    github = await client.post(
+        "/webhooks/github/", content=github_raw, headers=payloads.github_headers(SECRET, github_raw)
+    )
+    listed = await client.get("/api/v2/repositories/", headers=admin)
+    deliveries = await client.get("/api/v2/deliveries/", params={"project": gitlab_project}, headers=admin)
+    reconcile = await client.post("/api/v2/reconcile/", params={"project": gitlab_project}, headers=admin)
+
+    assert registered.status_code == 201, registered.text
+    assert (gitlab.status_code, github.status_code) == (202, 202), (gitlab.text, github.text)
+    assert listed.status_code == 200, listed.text
+    assert gitlab_project in {item["project"] for item in listed.json()["items"]}
+    assert deliveries.status_code == 200, deliveries.text
+    assert "Push Hook" in {item["event"] for item in deliveries.json()["items"]}
+    assert reconcile.status_code == 202, reconcile.text

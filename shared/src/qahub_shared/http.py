@@ -16,6 +16,7 @@ from fastapi.routing import APIRoute
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qahub_shared.errors import PayloadTooLarge, ServiceUnavailable, error_response, internal_error
@@ -255,6 +256,29 @@ class DirectRoute:
         await response(scope, receive, send)
 
 
+def serve_both_slash_forms(app: FastAPI) -> None:
+    """Serve every path of `app` with and without its trailing slash, neither form redirecting.
+
+    Starlette answers a path that matches no route, but would with its trailing slash added or removed,
+    with a 307 to that twin: clients that do not follow redirects on a POST (TF-A's generators, `curl`
+    without `-L`) then fail. Here the twin is served in place instead, and only when the path as sent
+    matches nothing, so no route is shadowed and the OpenAPI document lists each path once."""
+    router = app.router
+    router.redirect_slashes = False
+
+    async def serve_twin(scope: Scope, receive: Receive, send: Send) -> None:
+        route_path = _route_path(scope)
+        if scope["type"] == "http" and route_path not in ("", "/"):
+            path: str = scope["path"]
+            twin = {**scope, "path": path.rstrip("/") if route_path.endswith("/") else f"{path}/"}
+            if any(route.matches(twin)[0] is not Match.NONE for route in router.routes):
+                await router.app(twin, receive, send)
+                return
+        await router.not_found(scope, receive, send)
+
+    router.default = serve_twin
+
+
 def install_middleware(
     app: FastAPI,
     settings: CommonSettings,
@@ -264,7 +288,9 @@ def install_middleware(
 ) -> None:
     """Every service's middleware, outermost first: the request id and access log, `observers` (which
     see every answer, the caps' included), the concurrency cap, the body size cap, and the `direct`
-    routes (`DirectRoute`, with the app's exception handlers: install those first)."""
+    routes (`DirectRoute`, with the app's exception handlers: install those first). Every path is
+    served with and without its trailing slash (`serve_both_slash_forms`)."""
+    serve_both_slash_forms(app)
     for route in direct:
         app.add_middleware(DirectRoute, route=route, handlers=app.exception_handlers)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
