@@ -17,6 +17,7 @@ from qa_api.config import Settings
 from qa_api.git.router import router as git_router
 from qa_api.identity.router import router as identity_router
 from qa_api.identity.setup import Identity, build_identity, signing_keys, start_bootstrap
+from qa_api.links.router import router as links_router
 from qa_api.outputs.known import KnownRows
 from qa_api.outputs.router import router as outputs_router
 from qa_api.projects.router import router as projects_router
@@ -111,4 +112,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(commits_router)
     app.include_router(outputs_router)
     app.include_router(git_router)
+    # last: it serves any `GET .../commit/<x>` no route above serves (the `qa` CLI's web links)
+    app.include_router(links_router)
     return app
