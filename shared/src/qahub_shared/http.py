@@ -19,6 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from qahub_shared.docs import ASSETS_PREFIX
 from qahub_shared.errors import PayloadTooLarge, ServiceUnavailable, error_response, internal_error
 from qahub_shared.logging import bind_request_id, reset_request_id
 from qahub_shared.settings import CommonSettings
@@ -139,8 +140,9 @@ class ConcurrencyLimitMiddleware:
     """At most `max_requests` requests in the service at once; past that, an immediate 503 with
     `Retry-After: 1`, so a flood costs memory for `max_requests` bodies, not for every client connected.
     A request whose body has not fully arrived `body_timeout_seconds` after it started gets a 408 and
-    gives its place back: clients trickling bodies cannot hold every place. The liveness probe and the
-    metrics (`exempt`) are always answered."""
+    gives its place back: clients trickling bodies cannot hold every place. The liveness probe, the
+    metrics (`exempt`) and the documentation pages' static assets (`exempt_prefixes`) are always
+    answered, below the `root_path` a proxy mounts the service under too."""
 
     def __init__(
         self,
@@ -149,15 +151,21 @@ class ConcurrencyLimitMiddleware:
         max_requests: int,
         body_timeout_seconds: float,
         exempt: frozenset[str] = frozenset({"/healthz", "/metrics"}),
+        exempt_prefixes: tuple[str, ...] = (ASSETS_PREFIX,),
     ) -> None:
         self.app = app
         self.max_requests = max_requests
         self.body_timeout = body_timeout_seconds
         self.exempt = exempt
+        self.exempt_prefixes = exempt_prefixes
         self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.exempt:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = _route_path(scope)
+        if path in self.exempt or path.startswith(self.exempt_prefixes):
             await self.app(scope, receive, send)
             return
         if self.in_flight >= self.max_requests:

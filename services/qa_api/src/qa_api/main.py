@@ -24,6 +24,7 @@ from qa_api.projects.router import router as projects_router
 from qa_api.v1.router import router as v1_router
 from qahub_shared.auth.dependencies import Authenticator
 from qahub_shared.database import ping
+from qahub_shared.docs import install_docs
 from qahub_shared.errors import ERROR_RESPONSES, install_error_handlers
 from qahub_shared.health import health_router
 from qahub_shared.http import install_middleware
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         responses=ERROR_RESPONSES,
     )
+    install_docs(app)
     install_error_handlers(app)
     db.install_database_error_handlers(app)
     # ids of existing rows, remembered across requests by the write path of runs
