@@ -32,8 +32,15 @@ _REQUEST_ID_KEY = REQUEST_ID_HEADER.encode()
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
+POLLED_PATHS = frozenset({"/api/v2/auth/revocations", "/.well-known/jwks.json"})
+"""What QA Hub's services poll each other for (every `QAHUB_REVOCATION_REFRESH_SECONDS`, and the keys
+now and then): answered, they are logged at DEBUG, so that an idle deployment logs nothing periodic at
+INFO; refused or failed, at INFO as any other request."""
+
+
 class RequestContextMiddleware:
-    """Gives each request an id (the caller's `X-Request-ID` when sane), echoes it, logs the request."""
+    """Gives each request an id (the caller's `X-Request-ID` when sane), echoes it, logs the request
+    (at INFO; the polls of `POLLED_PATHS` that succeed at DEBUG)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -72,7 +79,9 @@ class RequestContextMiddleware:
             response = internal_error(scope["method"], scope["path"], exc)
             await response(scope, receive, send_with_id)
         finally:
-            logger.info(
+            quiet = status < 400 and _route_path(scope) in POLLED_PATHS
+            logger.log(
+                logging.DEBUG if quiet else logging.INFO,
                 "%s %s %d %.1fms",
                 scope["method"],
                 scope["path"],
