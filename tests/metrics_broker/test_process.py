@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -71,3 +72,30 @@ async def test_a_generator_logs_in_and_posts_through_the_real_server_then_sigter
     # the access log names the requests, not the token
     assert "POST / 204" in text
     assert token not in text
+
+
+def test_an_idle_broker_and_the_qa_api_it_polls_log_nothing_at_info(
+    influx_url: str, qa_api: LiveQaApi, databases: dict[str, str], database_url: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    env = service_env(
+        QAHUB_DATABASE_URL=database_url,
+        QAHUB_INFLUX_URL=influx_url,
+        QAHUB_API_URL=qa_api.url,
+        QAHUB_INFLUX_DATABASES=json.dumps(databases),
+        QAHUB_METRICS_BROKER_PORT=str(port),
+        QAHUB_LOG_JSON="true",
+        QAHUB_REVOCATION_REFRESH_SECONDS="1",
+    )
+    url, log = f"http://127.0.0.1:{port}", tmp_path / "broker.log"
+    with running("metrics_broker", env=env, workdir=tmp_path, url=url, log_path=log):
+        time.sleep(0.5)  # the answer to the readiness probe is logged
+        broker_mark, qa_api_mark = log.stat().st_size, qa_api.mark()
+        time.sleep(3.5)  # three revocation refreshes, each a request to qa_api
+        with log.open("rb") as lines:
+            lines.seek(broker_mark)
+            logged = [json.loads(line) for line in lines.read().splitlines()]
+        polled = qa_api.requests_since(qa_api_mark)
+
+    assert [entry for entry in logged if entry["level"] != "debug"] == []
+    assert polled == []  # its access lines for the polls are DEBUG

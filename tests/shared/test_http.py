@@ -1,5 +1,5 @@
 """The middleware every service installs, on a tiny app: a bug's 500 carries the request id it logs; past
-the concurrency cap, a 503."""
+the concurrency cap, a 503; both forms of a path, with and without its trailing slash, are served."""
 
 from __future__ import annotations
 
@@ -15,7 +15,12 @@ from fastapi.routing import APIRoute
 
 from qahub_shared.bodies import raw_body
 from qahub_shared.errors import InvalidInput, install_error_handlers
-from qahub_shared.http import ConcurrencyLimitMiddleware, DirectRoute, RequestContextMiddleware
+from qahub_shared.http import (
+    ConcurrencyLimitMiddleware,
+    DirectRoute,
+    RequestContextMiddleware,
+    serve_both_slash_forms,
+)
 from tests.processes import free_port
 
 
@@ -181,3 +186,34 @@ def test_a_direct_route_refuses_a_route_with_dependencies() -> None:
     [route] = [route for route in router.routes if isinstance(route, APIRoute)]
     with pytest.raises(ValueError, match="without dependencies"):
         DirectRoute(FastAPI(), route=route, handlers={})
+
+
+async def test_both_forms_of_a_path_are_served_in_place_behind_a_root_path_too() -> None:
+    app = FastAPI()
+    install_error_handlers(app)
+    serve_both_slash_forms(app)
+
+    @app.post("/items")
+    async def create() -> dict[str, str]:
+        return {"served": "items"}
+
+    @app.get("/folder/")
+    async def folder() -> dict[str, str]:
+        return {"served": "folder"}
+
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://app.test"
+    ) as client:
+        added = await client.post("/items/")
+        removed = await client.get("/folder")
+        wrong_method = await client.get("/items/")
+        nowhere = await client.get("/nowhere/")
+    mounted = httpx.ASGITransport(app=app, root_path="/svc")
+    async with httpx.AsyncClient(transport=mounted, base_url="http://app.test") as client:
+        behind_proxy = await client.post("/svc/items/")
+
+    assert (added.status_code, added.json()) == (200, {"served": "items"})
+    assert (removed.status_code, removed.json()) == (200, {"served": "folder"})
+    assert (behind_proxy.status_code, behind_proxy.json()) == (200, {"served": "items"})
+    assert wrong_method.status_code == 405
+    assert (nowhere.status_code, nowhere.json()["error"]["code"]) == (404, "not_found")

@@ -8,8 +8,9 @@ import httpx
 import pytest
 
 from tests.webhook_listener import payloads
-from tests.webhook_listener.conftest import SECRET, Listener, unique_project
+from tests.webhook_listener.conftest import SECRET, Listener, running_listener, unique_project
 from tests.webhook_listener.gitrepo import ZERO, Origin
+from webhook_listener.config import Settings
 from webhook_listener.deliveries.providers import github_signature, github_signature_matches
 
 SHA = "da1560886d4f094c3e6c9ef40349f7d38b5d27d7"
@@ -194,6 +195,33 @@ async def test_a_clone_url_outside_the_allowed_prefixes_is_refused(listener: Lis
     assert response.status_code == 422
 
 
+async def test_a_refused_file_clone_url_names_the_setting_that_allows_it(
+    settings: Settings, admin_token: str
+) -> None:
+    without_files = settings.model_copy(update={"webhook_allow_file_urls": False})
+    async with running_listener(without_files, admin_token) as listener:
+
+        async def add(clone_url: str) -> httpx.Response:
+            return await listener.client.post(
+                "/api/v2/repositories",
+                json={
+                    "provider": "gitlab",
+                    "project": unique_project(),
+                    "secret": SECRET,
+                    "clone_url": clone_url,
+                },
+                headers=listener.admin,
+            )
+
+        file_url = await add("file:///srv/git/repo.git")
+        ftp_url = await add("ftp://x/y")
+
+    assert file_url.status_code == 422
+    assert "QAHUB_WEBHOOK_ALLOW_FILE_URLS=true" in file_url.json()["error"]["message"]
+    assert ftp_url.status_code == 422
+    assert "QAHUB_WEBHOOK_ALLOW_FILE_URLS" not in ftp_url.json()["error"]["message"]
+
+
 async def test_credentials_in_a_clone_url_are_never_shown(listener: Listener) -> None:
     project = unique_project()
     # nothing listens on port 1: every fetch fails, and git's message names the URL
@@ -281,3 +309,40 @@ async def test_an_admin_token_restricted_to_projects_registers_only_those(
 
     assert outside.status_code == 403
     assert inside.status_code == 201, inside.text
+
+
+async def test_every_route_answers_with_a_trailing_slash_without_redirecting(
+    listener: Listener, origin: Origin
+) -> None:
+    gitlab_project, github_project = unique_project(), unique_project()
+    client, admin = listener.client, listener.admin
+
+    registered = await client.post(
+        "/api/v2/repositories/",
+        json={"provider": "gitlab", "project": gitlab_project, "secret": SECRET, "clone_url": origin.url},
+        headers=admin,
+    )
+    await listener.register(github_project, origin.url, provider="github")
+    gitlab_body = payloads.gitlab_push(
+        gitlab_project, ref="refs/heads/main", before=ZERO, after=SHA, commits=[]
+    )
+    github_raw = json.dumps(
+        payloads.github_push(github_project, ref="refs/heads/main", before=ZERO, after=SHA, commits=[])
+    ).encode()
+    gitlab = await client.post(
+        "/webhooks/gitlab/", json=gitlab_body, headers=payloads.gitlab_headers(SECRET, event="Push Hook")
+    )
+    github = await client.post(
+        "/webhooks/github/", content=github_raw, headers=payloads.github_headers(SECRET, github_raw)
+    )
+    listed = await client.get("/api/v2/repositories/", headers=admin)
+    deliveries = await client.get("/api/v2/deliveries/", params={"project": gitlab_project}, headers=admin)
+    reconcile = await client.post("/api/v2/reconcile/", params={"project": gitlab_project}, headers=admin)
+
+    assert registered.status_code == 201, registered.text
+    assert (gitlab.status_code, github.status_code) == (202, 202), (gitlab.text, github.text)
+    assert listed.status_code == 200, listed.text
+    assert gitlab_project in {item["project"] for item in listed.json()["items"]}
+    assert deliveries.status_code == 200, deliveries.text
+    assert "Push Hook" in {item["event"] for item in deliveries.json()["items"]}
+    assert reconcile.status_code == 202, reconcile.text

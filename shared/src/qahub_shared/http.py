@@ -16,8 +16,10 @@ from fastapi.routing import APIRoute
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from qahub_shared.docs import ASSETS_PREFIX
 from qahub_shared.errors import PayloadTooLarge, ServiceUnavailable, error_response, internal_error
 from qahub_shared.logging import bind_request_id, reset_request_id
 from qahub_shared.settings import CommonSettings
@@ -30,8 +32,15 @@ _REQUEST_ID_KEY = REQUEST_ID_HEADER.encode()
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
+POLLED_PATHS = frozenset({"/api/v2/auth/revocations", "/.well-known/jwks.json"})
+"""What QA Hub's services poll each other for (every `QAHUB_REVOCATION_REFRESH_SECONDS`, and the keys
+now and then): answered, they are logged at DEBUG, so that an idle deployment logs nothing periodic at
+INFO; refused or failed, at INFO as any other request."""
+
+
 class RequestContextMiddleware:
-    """Gives each request an id (the caller's `X-Request-ID` when sane), echoes it, logs the request."""
+    """Gives each request an id (the caller's `X-Request-ID` when sane), echoes it, logs the request
+    (at INFO; the polls of `POLLED_PATHS` that succeed at DEBUG)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -70,7 +79,9 @@ class RequestContextMiddleware:
             response = internal_error(scope["method"], scope["path"], exc)
             await response(scope, receive, send_with_id)
         finally:
-            logger.info(
+            quiet = status < 400 and _route_path(scope) in POLLED_PATHS
+            logger.log(
+                logging.DEBUG if quiet else logging.INFO,
                 "%s %s %d %.1fms",
                 scope["method"],
                 scope["path"],
@@ -138,8 +149,9 @@ class ConcurrencyLimitMiddleware:
     """At most `max_requests` requests in the service at once; past that, an immediate 503 with
     `Retry-After: 1`, so a flood costs memory for `max_requests` bodies, not for every client connected.
     A request whose body has not fully arrived `body_timeout_seconds` after it started gets a 408 and
-    gives its place back: clients trickling bodies cannot hold every place. The liveness probe and the
-    metrics (`exempt`) are always answered."""
+    gives its place back: clients trickling bodies cannot hold every place. The liveness probe, the
+    metrics (`exempt`) and the documentation pages' static assets (`exempt_prefixes`) are always
+    answered, below the `root_path` a proxy mounts the service under too."""
 
     def __init__(
         self,
@@ -148,15 +160,21 @@ class ConcurrencyLimitMiddleware:
         max_requests: int,
         body_timeout_seconds: float,
         exempt: frozenset[str] = frozenset({"/healthz", "/metrics"}),
+        exempt_prefixes: tuple[str, ...] = (ASSETS_PREFIX,),
     ) -> None:
         self.app = app
         self.max_requests = max_requests
         self.body_timeout = body_timeout_seconds
         self.exempt = exempt
+        self.exempt_prefixes = exempt_prefixes
         self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.exempt:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = _route_path(scope)
+        if path in self.exempt or path.startswith(self.exempt_prefixes):
             await self.app(scope, receive, send)
             return
         if self.in_flight >= self.max_requests:
@@ -255,6 +273,29 @@ class DirectRoute:
         await response(scope, receive, send)
 
 
+def serve_both_slash_forms(app: FastAPI) -> None:
+    """Serve every path of `app` with and without its trailing slash, neither form redirecting.
+
+    Starlette answers a path that matches no route, but would with its trailing slash added or removed,
+    with a 307 to that twin: clients that do not follow redirects on a POST (TF-A's generators, `curl`
+    without `-L`) then fail. Here the twin is served in place instead, and only when the path as sent
+    matches nothing, so no route is shadowed and the OpenAPI document lists each path once."""
+    router = app.router
+    router.redirect_slashes = False
+
+    async def serve_twin(scope: Scope, receive: Receive, send: Send) -> None:
+        route_path = _route_path(scope)
+        if scope["type"] == "http" and route_path not in ("", "/"):
+            path: str = scope["path"]
+            twin = {**scope, "path": path.rstrip("/") if route_path.endswith("/") else f"{path}/"}
+            if any(route.matches(twin)[0] is not Match.NONE for route in router.routes):
+                await router.app(twin, receive, send)
+                return
+        await router.not_found(scope, receive, send)
+
+    router.default = serve_twin
+
+
 def install_middleware(
     app: FastAPI,
     settings: CommonSettings,
@@ -264,7 +305,9 @@ def install_middleware(
 ) -> None:
     """Every service's middleware, outermost first: the request id and access log, `observers` (which
     see every answer, the caps' included), the concurrency cap, the body size cap, and the `direct`
-    routes (`DirectRoute`, with the app's exception handlers: install those first)."""
+    routes (`DirectRoute`, with the app's exception handlers: install those first). Every path is
+    served with and without its trailing slash (`serve_both_slash_forms`)."""
+    serve_both_slash_forms(app)
     for route in direct:
         app.add_middleware(DirectRoute, route=route, handlers=app.exception_handlers)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -36,6 +36,7 @@ from qahub_shared.auth.principal import Audience
 from qahub_shared.auth.remote import RemoteKeySet, fetch_revocations
 from qahub_shared.auth.revocations import RevocationList
 from qahub_shared.auth.tokens import TokenVerifier
+from qahub_shared.docs import install_docs
 from qahub_shared.errors import ERROR_RESPONSES, install_error_handlers
 from qahub_shared.health import health_router
 from qahub_shared.http import install_middleware
@@ -158,6 +159,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         responses=ERROR_RESPONSES,
     )
+    install_docs(app)
     install_error_handlers(app)
     app.state.counters = counters
     # TF-A's `POST /`, the hot route, is served below our middleware and above FastAPI's machinery

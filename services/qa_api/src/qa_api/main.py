@@ -17,12 +17,14 @@ from qa_api.config import Settings
 from qa_api.git.router import router as git_router
 from qa_api.identity.router import router as identity_router
 from qa_api.identity.setup import Identity, build_identity, signing_keys, start_bootstrap
+from qa_api.links.router import router as links_router
 from qa_api.outputs.known import KnownRows
 from qa_api.outputs.router import router as outputs_router
 from qa_api.projects.router import router as projects_router
 from qa_api.v1.router import router as v1_router
 from qahub_shared.auth.dependencies import Authenticator
 from qahub_shared.database import ping
+from qahub_shared.docs import install_docs
 from qahub_shared.errors import ERROR_RESPONSES, install_error_handlers
 from qahub_shared.health import health_router
 from qahub_shared.http import install_middleware
@@ -95,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         responses=ERROR_RESPONSES,
     )
+    install_docs(app)
     install_error_handlers(app)
     db.install_database_error_handlers(app)
     # ids of existing rows, remembered across requests by the write path of runs
@@ -111,4 +114,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(commits_router)
     app.include_router(outputs_router)
     app.include_router(git_router)
+    # last: it serves any `GET .../commit/<x>` no route above serves (the `qa` CLI's web links)
+    app.include_router(links_router)
     return app

@@ -19,6 +19,7 @@ from qahub_shared.auth.remote import RemoteKeySet, fetch_revocations
 from qahub_shared.auth.revocations import RevocationList
 from qahub_shared.auth.tokens import TokenVerifier
 from qahub_shared.database import install_unreachable_handler, ping
+from qahub_shared.docs import install_docs
 from qahub_shared.errors import ERROR_RESPONSES, install_error_handlers
 from qahub_shared.health import health_router
 from qahub_shared.http import install_middleware
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         responses=ERROR_RESPONSES,
     )
+    install_docs(app)
     install_error_handlers(app)
     install_unreachable_handler(app)
     # the two webhook routes, the hot ones, are served below our middleware and above FastAPI's machinery

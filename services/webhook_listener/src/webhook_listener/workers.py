@@ -33,6 +33,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from qahub_shared.backoff import retry_delay
+from qahub_shared.database import UNREACHABLE
+from qahub_shared.logging import Outage
 from webhook_listener import changes, mirror
 from webhook_listener.changes import SentRef
 from webhook_listener.config import Settings
@@ -102,12 +104,16 @@ class Workers:
                     await task
 
     async def _dispatch_forever(self) -> None:
+        outage = Outage(logger, "dispatching deliveries", level=logging.ERROR)
         while True:
             self._wake.clear()
             try:
                 await self._dispatch()
-            except Exception:
-                logger.exception("the dispatcher failed; it tries again shortly")
+            except Exception as exc:  # tried again at the next poll
+                # a traceback for a bug, not for a database that is down
+                outage.failed(exc, traceback=not isinstance(exc, UNREACHABLE))
+            else:
+                outage.succeeded()
             # not asyncio.wait_for: on Python 3.11 it can swallow a cancellation that comes just as the
             # event is set, and the dispatcher would outlive the application's shutdown
             try:

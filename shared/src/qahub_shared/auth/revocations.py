@@ -6,7 +6,8 @@ in the qa_api process that revoked the token, at once. The set holds only tokens
 yet, so it stays small.
 
 Until the first refresh succeeds, nothing is known about revocations and every token is refused with 503
-(fail closed). After that, a failed refresh keeps the last set and logs a warning.
+(fail closed). After that, a failed refresh keeps the last set. Failures are logged as an `Outage`: a
+warning when refreshing starts failing, a reminder now and then, a line when it works again.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 
 from qahub_shared.errors import ServiceUnavailable
+from qahub_shared.logging import Outage
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +34,7 @@ class RevocationList:
         self._added: set[str] = set()
         self.refreshed_at: float | None = None
         """`time.monotonic()` of the last successful refresh."""
+        self._outage = Outage(logger, "refreshing token revocations")
 
     def is_revoked(self, token_id: str) -> bool:
         if self._revoked is None:
@@ -54,18 +57,20 @@ class RevocationList:
     async def _refresh_forever(self) -> None:
         while True:
             await asyncio.sleep(self._interval if self._revoked is not None else min(self._interval, 1.0))
-            try:
-                await self.refresh()
-            except Exception as exc:  # keep the last known set; the next round retries
-                logger.warning("could not refresh token revocations: %s", exc)
+            await self._refresh_or_keep()
+
+    async def _refresh_or_keep(self) -> None:
+        try:
+            await self.refresh()
+        except Exception as exc:  # keep the last known set; the next round retries
+            self._outage.failed(exc)
+        else:
+            self._outage.succeeded()
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[RevocationList]:
         """Refresh now (a failure is logged), then in a background task for as long as the context is open."""
-        try:
-            await self.refresh()
-        except Exception as exc:
-            logger.warning("could not load token revocations: %s", exc)
+        await self._refresh_or_keep()
         task = asyncio.create_task(self._refresh_forever(), name="token-revocations")
         try:
             yield self

@@ -33,6 +33,7 @@ from metrics_broker.influx.client import InfluxUnavailable, PointsRejected
 from metrics_broker.influx.writer import GroupCommitWriter
 from metrics_broker.spool.repository import Batch, Spool, SpooledPayload, SpoolUnavailable
 from qahub_shared.backoff import retry_delay
+from qahub_shared.logging import Outage
 
 logger = logging.getLogger(__name__)
 
@@ -46,22 +47,26 @@ PostgreSQL connection of the pool)."""
 class _Backoff:
     """Failures in a row, and when to try again (`retry_delay`); a success starts afresh."""
 
-    def __init__(self, shortest: float, longest: float) -> None:
+    def __init__(self, shortest: float, longest: float, outage: Outage) -> None:
         self._shortest = shortest
         self._longest = longest
+        self.outage = outage
+        """What is logged: when the failures start, now and then while they go on, when they end."""
         self.failures = 0
         self.delay = 0.0
         self.until = 0.0
         """Loop time before which nothing is tried."""
 
-    def failed(self, now: float) -> float:
+    def failed(self, now: float, reason: BaseException | str, *, traceback: bool = False) -> float:
         self.failures += 1
         self.delay = retry_delay(self.failures, self._shortest, self._longest)
         self.until = now + self.delay
+        self.outage.failed(reason, traceback=traceback)
         return self.delay
 
     def succeeded(self) -> None:
         self.failures, self.delay = 0, 0.0
+        self.outage.succeeded()
 
 
 class Drainer:
@@ -155,7 +160,7 @@ class Drainer:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        spool_wait = _Backoff(self._retry_min, self._retry_max)
+        spool_wait = _Backoff(self._retry_min, self._retry_max, Outage(logger, "spool: draining"))
         turns = asyncio.Semaphore(DRAINING)
         while True:
             self._woken.clear()
@@ -164,13 +169,10 @@ class Drainer:
                     await self._look()
                 progressed = await self._round(turns)
             except SpoolUnavailable as exc:
-                delay = spool_wait.failed(loop.time())
-                logger.info("spool: cannot drain now (%s); next try in %.1fs", exc.reason, delay)
-                await asyncio.sleep(delay)
+                await asyncio.sleep(spool_wait.failed(loop.time(), exc.reason))
                 continue
-            except Exception:
-                logger.exception("spool: unexpected error while draining")
-                await asyncio.sleep(spool_wait.failed(loop.time()))
+            except Exception as exc:  # a bug: its traceback is logged once, when the failures start
+                await asyncio.sleep(spool_wait.failed(loop.time(), exc, traceback=True))
                 continue
             spool_wait.succeeded()
             if progressed:
@@ -201,15 +203,19 @@ class Drainer:
             try:
                 drained = await self._drain_batch(database)
             except InfluxUnavailable as exc:
-                wait = self._waits.setdefault(database, _Backoff(self._retry_min, self._retry_max))
-                delay = wait.failed(asyncio.get_running_loop().time())
-                logger.info("spool: cannot write %s now (%s); next try in %.1fs", database, exc.reason, delay)
+                wait = self._waits.get(database)
+                if wait is None:
+                    outage = Outage(logger, f"spool: writing {database} to InfluxDB")
+                    wait = self._waits[database] = _Backoff(self._retry_min, self._retry_max, outage)
+                wait.failed(asyncio.get_running_loop().time(), exc.reason)
                 return False
         if drained is None:  # another broker is draining it: keep queueing behind it
             self._elsewhere.add(database)
             return False
         self._elsewhere.discard(database)
-        self._waits.pop(database, None)
+        wait = self._waits.pop(database, None)
+        if wait is not None:
+            wait.succeeded()
         if not drained and not self._appending[database] and self._appended[database] == appended:
             # empty, and nothing was appended meanwhile: new payloads may go to InfluxDB again
             self._backlog.discard(database)

@@ -110,7 +110,9 @@ def create_engine(
 
 def _unavailable(exc: BaseException) -> SpoolUnavailable:
     reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
-    logger.warning("spool: %s", reason)
+    # not a warning per call: the drainer, which looks into the spool every few seconds, logs when it
+    # starts and stops failing; a request that met it answers 503
+    logger.debug("spool: %s", reason)
     return SpoolUnavailable(reason)
 
 

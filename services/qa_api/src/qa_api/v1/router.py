@@ -1,16 +1,15 @@
 """`/api/v1`: QA-Board's API, as the `qa` CLI (`pip install qaboard`) and QA-Board scripts call it.
 
-Every path answers with and without its trailing slash, as the CLI sends both. Writes need `runs:write`
-on their project (`WriteAccess`), reads `runs:read` unless reads are open (`ReadAccess`).
+Every path answers with and without its trailing slash, as the CLI sends both (every service serves
+both forms: `qahub_shared.http.serve_both_slash_forms`). Writes need `runs:write` on their project
+(`WriteAccess`), reads `runs:read` unless reads are open (`ReadAccess`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from fastapi.types import DecoratedCallable
 from pydantic import TypeAdapter
 
 from qa_api.commits import service as commits
@@ -35,18 +34,6 @@ MetricsParam = Annotated[
 BatchParam = Annotated[str | None, Query(max_length=255, description="Only this batch label.")]
 
 
-def _route(method: str, path: str, **options: Any) -> Callable[[DecoratedCallable], DecoratedCallable]:
-    """Register `path` and its trailing-slash twin (the twin hidden from the OpenAPI document)."""
-    twin = path[:-1] if path.endswith("/") else f"{path}/"
-
-    def register(endpoint: DecoratedCallable) -> DecoratedCallable:
-        router.add_api_route(path, endpoint, methods=[method], **options)
-        router.add_api_route(twin, endpoint, methods=[method], include_in_schema=False, **options)
-        return endpoint
-
-    return register
-
-
 def _seen(body: schemas.CommitEnvelope) -> CommitSeen:
     return CommitSeen(
         project_id=body.project,
@@ -68,8 +55,7 @@ def _seen(body: schemas.CommitEnvelope) -> CommitSeen:
 _V1_OUTPUT = TypeAdapter(schemas.V1Output)
 
 
-@_route(
-    "POST",
+@router.post(
     "/output/",
     response_model=schemas.V1Output,
     openapi_extra=openapi_body(schemas.OutputReport) | {"security": [{"token": []}]},
@@ -123,13 +109,13 @@ async def _check_output(access: Access, session: SessionDep, output_id: int) -> 
         access.check(await outputs.project_of_output(session, output_id))
 
 
-@_route("GET", "/output/{output_id}/", response_model=schemas.V1Output)
+@router.get("/output/{output_id}/", response_model=schemas.V1Output)
 async def get_output(output_id: OutputId, access: ReadAccess, session: SessionDep) -> dict[str, Any]:
     await _check_output(access, session, output_id)
     return serialize.output(await outputs.get_output(session, output_id))
 
 
-@_route("PUT", "/output/{output_id}/", response_model=schemas.V1Output)
+@router.put("/output/{output_id}/", response_model=schemas.V1Output)
 async def update_output(
     output_id: OutputId, body: schemas.OutputUpdate, access: WriteAccess, session: SessionDep
 ) -> dict[str, Any]:
@@ -148,7 +134,7 @@ async def update_output(
     return serialize.output(await outputs.update_output(session, output_id, changes))
 
 
-@_route("DELETE", "/output/{output_id}/", response_model=schemas.Status)
+@router.delete("/output/{output_id}/", response_model=schemas.Status)
 async def delete_output(output_id: OutputId, access: WriteAccess, session: SessionDep) -> schemas.Status:
     """Forget a run that is not queued or running (409 if it is). Files on disk are left alone."""
     await _check_output(access, session, output_id)
@@ -156,7 +142,7 @@ async def delete_output(output_id: OutputId, access: WriteAccess, session: Sessi
     return schemas.Status()
 
 
-@_route("POST", "/batch/", response_model=schemas.Status)
+@router.post("/batch/", response_model=schemas.Status)
 async def report_batch(body: schemas.BatchReport, access: WriteAccess, session: SessionDep) -> schemas.Status:
     """`qa batch` registers its command; `qa optimize` reports each iteration."""
     access.check(body.project)
@@ -171,7 +157,7 @@ async def report_batch(body: schemas.BatchReport, access: WriteAccess, session: 
     return schemas.Status(id=batch.id)
 
 
-@_route("POST", "/commit/", response_model=schemas.Status)
+@router.post("/commit/", response_model=schemas.Status)
 async def report_commit(
     body: schemas.CommitReport, access: WriteAccess, session: SessionDep
 ) -> schemas.Status:
@@ -181,7 +167,7 @@ async def report_commit(
     return schemas.Status()
 
 
-@_route("GET", "/commit/", response_model=schemas.V1Commit)
+@router.get("/commit/", response_model=schemas.V1Commit)
 async def reference_commit(
     project: ProjectParam,
     access: ReadAccess,
@@ -201,7 +187,7 @@ async def reference_commit(
     return await _commit_response(session, commit, batch, metrics)
 
 
-@_route("GET", "/commit/{reference:path}", response_model=schemas.V1Commit)
+@router.get("/commit/{reference:path}", response_model=schemas.V1Commit)
 async def get_commit(
     reference: Annotated[str, Path(description="A sha (or its prefix), a branch or a tag.")],
     project: ProjectParam,
@@ -236,7 +222,7 @@ async def list_projects(access: ReadAccess, session: SessionDep) -> dict[str, An
     return {item.project.id: serialize.project_summary(item) for item in listing if item.total_commits}
 
 
-@_route("GET", "/project", response_model=dict[str, Any])
+@router.get("/project", response_model=dict[str, Any])
 async def get_project(project: ProjectParam, access: ReadAccess, session: SessionDep) -> dict[str, Any]:
     """A project's data as QA-Board returns it: its config, metric definitions and milestones."""
     access.check(project)
@@ -248,7 +234,7 @@ async def get_project(project: ProjectParam, access: ReadAccess, session: Sessio
     }
 
 
-@_route("GET", "/project/branches", response_model=list[str])
+@router.get("/project/branches", response_model=list[str])
 async def list_branches(project: ProjectParam, access: ReadAccess, session: SessionDep) -> list[str]:
     """Every branch a commit of the project was seen on."""
     access.check(project)
@@ -256,6 +242,7 @@ async def list_branches(project: ProjectParam, access: ReadAccess, session: Sess
 
 
 @router.get("/commits", response_model=list[schemas.V1Commit])
+# declared, not left to the twin of `/commits`: `/commits/{branch:path}` would take it, with branch ''
 @router.get("/commits/", response_model=list[schemas.V1Commit], include_in_schema=False)
 @router.get("/commits/{branch:path}", response_model=list[schemas.V1Commit])
 async def list_commits(
@@ -285,7 +272,7 @@ async def list_commits(
     return [serialize.commit(view, with_outputs=with_outputs) for view in views]
 
 
-@_route("GET", "/project/milestones", response_model=dict[str, dict[str, Any]])
+@router.get("/project/milestones", response_model=dict[str, dict[str, Any]])
 async def list_milestones(project: ProjectParam, access: ReadAccess, session: SessionDep) -> dict[str, Any]:
     """The project's shared milestones, by key."""
     access.check(project)
@@ -293,8 +280,7 @@ async def list_milestones(project: ProjectParam, access: ReadAccess, session: Se
     return await projects.milestones(session, project)
 
 
-@_route(
-    "POST",
+@router.post(
     "/project/milestones",
     response_model=dict[str, dict[str, Any]],
 )
@@ -310,8 +296,7 @@ async def save_milestone(
     )
 
 
-@_route(
-    "DELETE",
+@router.delete(
     "/project/milestones",
     response_model=dict[str, dict[str, Any]],
 )

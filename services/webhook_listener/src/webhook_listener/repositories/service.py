@@ -54,8 +54,15 @@ def clone_url_refusal(settings: Settings, url: str) -> str | None:
     elif any(_admits(prefix, fetched, found) for prefix in settings.webhook_allowed_clone_url_prefixes):
         return None
     allowed = ", ".join(settings.webhook_allowed_clone_url_prefixes)
-    files = " (file:// is enabled)" if settings.webhook_allow_file_urls else ""
-    return f"must start with one of: {allowed}{files}"
+    if settings.webhook_allow_file_urls:
+        return f"must start with one of: {allowed} (file:// is enabled)"
+    if url.lower().startswith("file:"):
+        # the one setting that admits it is not a prefix: name it, or the user hunts for it
+        return (
+            f"must start with one of: {allowed}; file:/// URLs are accepted only with "
+            "QAHUB_WEBHOOK_ALLOW_FILE_URLS=true (development and tests; production refuses it)"
+        )
+    return f"must start with one of: {allowed}"
 
 
 def clone_url_allowed(settings: Settings, url: str) -> bool:
