@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -28,7 +29,7 @@ def pytest_configure(config: pytest.Config) -> None:
             del os.environ[name]
     workdir = tempfile.mkdtemp(prefix="qahub-tests-cwd-")
     config.add_cleanup(lambda: shutil.rmtree(workdir, ignore_errors=True))
-    original = os.getcwd()
+    original = Path.cwd()
     config.add_cleanup(lambda: os.chdir(original))
     os.chdir(workdir)
 
