@@ -228,7 +228,9 @@ fi
 
 if [ -z "${QAHUB_JWT_SIGNING_KEY_FILE:-}" ]; then
   QAHUB_JWT_SIGNING_KEY_FILE="$data_dir/jwt-signing-key.pem"
-  start_step uv run --quiet python -m qahub_shared.auth.keys generate "$QAHUB_JWT_SIGNING_KEY_FILE"
+  # a python start less when the key exists (it would leave it as it is)
+  [ -f "$QAHUB_JWT_SIGNING_KEY_FILE" ] \
+    || start_step uv run --quiet python -m qahub_shared.auth.keys generate "$QAHUB_JWT_SIGNING_KEY_FILE"
   export QAHUB_JWT_SIGNING_KEY_FILE
 fi
 
