@@ -51,7 +51,7 @@ def _usable(url: str) -> bool:
     return True
 
 
-def _server_folder(prefix: str) -> Path:
+def server_folder(prefix: str) -> Path:
     """A temporary folder for a throwaway server. As root, the server runs as another user (`postgres`,
     `nobody`), which must reach its files in there: else they would live outside it (see
     deploy/local/server_dir.sh), out of reach of our clean-up."""
@@ -70,7 +70,7 @@ def postgres_server() -> Iterator[str]:
     if _usable(LOCAL_SERVER):
         yield LOCAL_SERVER
         return
-    folder = _server_folder("qahub-pg-")
+    folder = server_folder("qahub-pg-")
     script = ROOT / "deploy/local/postgres.sh"
     env = {**os.environ, "QAHUB_PG_FSYNC": "off"}
     subprocess.run([script, "install"], check=True)
@@ -91,7 +91,7 @@ def influxdb_server() -> Iterator[str]:
     if configured:
         yield configured.rstrip("/")
         return
-    folder = _server_folder("qahub-influx-")
+    folder = server_folder("qahub-influx-")
     script = ROOT / "deploy/local/influxdb.sh"
     subprocess.run([script, "install"], check=True)
     try:
