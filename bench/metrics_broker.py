@@ -73,7 +73,7 @@ from bench.load import (  # noqa: E402
 from metrics_broker.influx.line_protocol import MetricPoint, encode  # noqa: E402
 from tests.processes import free_port  # noqa: E402
 from tests.qa_api.e2e.qa_api_process import LiveQaApi, running_qa_api  # noqa: E402
-from tests.servers import fresh_database, migrate, postgres_server  # noqa: E402
+from tests.servers import fresh_database, migrate, postgres_server, server_folder  # noqa: E402
 
 INFLUX_SCRIPT = ROOT / "deploy/local/influxdb.sh"
 MEASUREMENT = "TFA_CodeChurn_Tracking"
@@ -200,7 +200,7 @@ class Influx:
 @contextmanager
 def influxdb() -> Iterator[Influx]:
     """A throwaway influxd, started and stopped by the project's script."""
-    folder = Path(tempfile.mkdtemp(prefix="qahub-bench-influx-"))
+    folder = server_folder("qahub-bench-influx-")
     subprocess.run([INFLUX_SCRIPT, "install"], check=True)
     try:
         url = subprocess.run(

@@ -54,6 +54,15 @@ def _usable(url: str) -> bool:
     return True
 
 
+def server_folder(prefix: str) -> Path:
+    """A temporary folder for a throwaway server. As root, the server runs as another user (`postgres`,
+    `nobody`), which must reach its files in there: else they would live outside it (see
+    deploy/local/server_dir.sh), out of reach of our clean-up."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    folder.chmod(0o755)
+    return folder
+
+
 @contextmanager
 def postgres_server() -> Iterator[str]:
     """Yield the URL of a PostgreSQL server's maintenance database (`.../postgres`)."""
@@ -64,7 +73,7 @@ def postgres_server() -> Iterator[str]:
     if _usable(LOCAL_SERVER):
         yield LOCAL_SERVER
         return
-    folder = Path(tempfile.mkdtemp(prefix="qahub-pg-"))
+    folder = server_folder("qahub-pg-")
     script = ROOT / "deploy/local/postgres.sh"
     env = {**os.environ, "QAHUB_PG_FSYNC": "off"}
     subprocess.run([script, "install"], check=True)
@@ -85,7 +94,7 @@ def influxdb_server() -> Iterator[str]:
     if configured:
         yield configured.rstrip("/")
         return
-    folder = Path(tempfile.mkdtemp(prefix="qahub-influx-"))
+    folder = server_folder("qahub-influx-")
     script = ROOT / "deploy/local/influxdb.sh"
     subprocess.run([script, "install"], check=True)
     try:

@@ -5,13 +5,19 @@
 #   influxdb.sh start DIR [PORT]    start influxd with its data in DIR (PORT: a free one when omitted),
 #                                   wait until it answers /ping, print its URL on stdout
 #   influxdb.sh stop DIR            stop the influxd started in DIR
+#   influxdb.sh status DIR          exit 0 when the influxd started in DIR is running
 #
 # The Debian package installs a system service on 8086; we leave it alone and run our own, with every
 # listener but HTTP on loopback (the RPC port used by backups is bound to another free loopback port),
-# and usage reporting off. As root, influxd runs as `nobody`: it needs no privilege.
+# and usage reporting off. influxd runs in a session of its own: a Ctrl-C at the caller's terminal does
+# not reach it, the caller stops it. As root, influxd runs as `nobody` (it needs no privilege), in a folder
+# it can reach, without changing any permission outside DIR (see server_dir.sh).
 set -euo pipefail
 
 log() { printf '[influxdb] %s\n' "$*" >&2; }
+
+# shellcheck source=server_dir.sh
+. "$(dirname "$0")/server_dir.sh"
 
 install() {
   if command -v influxd >/dev/null 2>&1; then return 0; fi
@@ -48,6 +54,11 @@ owner_prefix() {
   if [ "$(id -u)" -eq 0 ]; then echo "setpriv --reuid=nobody --regid=nogroup --clear-groups"; fi
 }
 
+as_owner() {
+  # shellcheck disable=SC2046  # the prefix is words on purpose
+  $(owner_prefix) "$@"
+}
+
 running() {
   local dir=$1 pid state
   [ -f "$dir/influxd.pid" ] || return 1
@@ -60,14 +71,7 @@ running() {
 start() {
   local dir=$1 port=${2:-} rpc_port
   command -v influxd >/dev/null 2>&1 || { log "influxd not found; run: $0 install"; exit 1; }
-  mkdir -p "$dir"
-  dir=$(cd "$dir" && pwd)
-  if [ "$(id -u)" -eq 0 ]; then
-    chown nobody: "$dir"
-    # nobody must be able to reach a data folder living under root-owned folders
-    local up=$dir
-    while up=$(dirname "$up") && [ "$up" != / ]; do chmod o+x "$up" 2>/dev/null || true; done
-  fi
+  dir=$(server_dir "$dir" influxdb nobody nogroup)
   if [ -f "$dir/port" ] && [ -z "$port" ]; then port=$(cat "$dir/port"); fi
   [ -n "$port" ] || port=$(free_port)
   if ! running "$dir"; then
@@ -96,14 +100,18 @@ bind-address = "127.0.0.1:$rpc_port"
   log-enabled = false
 CONF
     echo "$port" >"$dir/port"
+    # setsid execs in place (we are no process group leader), so $! stays influxd's pid
     # shellcheck disable=SC2046  # the prefix is words on purpose
-    $(owner_prefix) influxd -config "$dir/influxdb.conf" >>"$dir/influxd.log" 2>&1 </dev/null &
+    setsid $(owner_prefix) influxd -config "$dir/influxdb.conf" >>"$dir/influxd.log" 2>&1 </dev/null &
     echo $! >"$dir/influxd.pid"
     local tries=0
     until answers_ping "$port"; do
       tries=$((tries + 1))
       if [ $tries -gt 300 ] || ! running "$dir"; then
-        log "influxd did not start:"; tail -n 20 "$dir/influxd.log" >&2; exit 1
+        log "influxd did not start:"; tail -n 20 "$dir/influxd.log" >&2
+        kill -KILL "$(cat "$dir/influxd.pid")" 2>/dev/null || true
+        rm -f "$dir/influxd.pid"
+        exit 1
       fi
       sleep 0.1
     done
@@ -113,7 +121,8 @@ CONF
 
 stop() {
   local dir=$1 pid
-  running "$dir" || exit 0
+  # an influxd that died on its own leaves its pid file behind
+  running "$dir" || { rm -f "$dir/influxd.pid"; exit 0; }
   pid=$(cat "$dir/influxd.pid")
   kill -TERM "$pid" 2>/dev/null || true
   for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -125,5 +134,6 @@ case "${1:-}" in
   install) install ;;
   start) start "${2:?usage: $0 start DIR [PORT]}" "${3:-}" ;;
   stop) stop "${2:?usage: $0 stop DIR}" ;;
-  *) echo "usage: $0 install | start DIR [PORT] | stop DIR" >&2; exit 2 ;;
+  status) running "${2:?usage: $0 status DIR}" ;;
+  *) echo "usage: $0 install | start DIR [PORT] | stop DIR | status DIR" >&2; exit 2 ;;
 esac

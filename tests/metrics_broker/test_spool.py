@@ -13,7 +13,6 @@ import os
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -32,7 +31,7 @@ from tests.metrics_broker.conftest import BASE_URL, tfa_fixture
 from tests.metrics_broker.influx import InfluxReader
 from tests.metrics_broker.test_writes import changed, churn
 from tests.processes import free_port
-from tests.servers import ROOT
+from tests.servers import ROOT, server_folder
 
 SCRIPT = ROOT / "deploy/local/influxdb.sh"
 MEASUREMENT = "TFA_CodeChurn_Tracking"
@@ -81,7 +80,7 @@ class OwnInfluxd:
 
 @pytest.fixture
 def influxd() -> Iterator[OwnInfluxd]:
-    folder = Path(tempfile.mkdtemp(prefix="qahub-influx-fault-"))
+    folder = server_folder("qahub-influx-fault-")
     server = OwnInfluxd(folder / "influxdb")
     server.start()
     try:
