@@ -246,7 +246,7 @@ start_service qa-api
 qa_api=${services[-1]}
 api_url="http://${QAHUB_QA_API_HOST:-127.0.0.1}:${QAHUB_QA_API_PORT:-5151}"
 log "qa_api on $api_url (API docs: /docs)"
-log "log in: uv run qahub login --username ${QAHUB_ADMIN_USERNAME:-admin}  (first start: the admin's password is \$QAHUB_ADMIN_PASSWORD, in dev mode by default 'qahub-dev-admin')"
+log "log in: ./qahub login --username ${QAHUB_ADMIN_USERNAME:-admin}  (first start: the admin's password is \$QAHUB_ADMIN_PASSWORD, in dev mode by default 'qahub-dev-admin')"
 
 # The broker verifies tokens with qa_api's keys (fetched when first needed) and logs in through it.
 export QAHUB_API_URL=${QAHUB_API_URL:-$api_url}
@@ -325,7 +325,7 @@ if [ -z "${QAHUB_WEBHOOK_QA_API_TOKEN:-}" ]; then
 fi
 
 QAHUB_DATA_DIR="$data_dir" start_service webhook-listener
-log "webhook listener on http://${QAHUB_WEBHOOK_HOST:-127.0.0.1}:${QAHUB_WEBHOOK_PORT:-5152} (register a repository: uv run qahub repo add --help)"
+log "webhook listener on http://${QAHUB_WEBHOOK_HOST:-127.0.0.1}:${QAHUB_WEBHOOK_PORT:-5152} (register a repository: ./qahub repo add --help)"
 
 # Any service exiting stops them all.
 status=0
