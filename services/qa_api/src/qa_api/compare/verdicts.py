@@ -108,7 +108,9 @@ def _direction(commit: float, reference: float, delta: float, rule: MetricRule) 
             return Verdict.SAME
         return Verdict.BETTER if passes else Verdict.WORSE
     scale = abs(reference) if reference else 1.0
-    if abs(delta) <= rule.tolerance * scale:
+    band = rule.tolerance * scale
+    # isclose: 1.01 against 1.00 is within 1%, whatever the float rounding of the delta
+    if abs(delta) <= band or math.isclose(abs(delta), band, rel_tol=1e-9):
         return Verdict.SAME
     improved = delta < 0 if rule.smaller_is_better else delta > 0
     return Verdict.BETTER if improved else Verdict.WORSE
