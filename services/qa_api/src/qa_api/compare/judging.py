@@ -1,13 +1,15 @@
 """Matched pairs judged metric by metric, the per-metric counts of a batch, and their pages.
 
-Pure: the service fetches the runs, `matching` pairs them, this module judges and pages them.
+Pure: the service fetches the runs, `matching` pairs them, this module judges and pages them. Every
+pair of the batch is judged (the counts cover the batch), but only to its verdicts; the values,
+deltas and percentages are worked out for the page shown (`details`).
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from qa_api.compare.matching import Pair
@@ -17,39 +19,42 @@ from qa_api.compare.verdicts import (
     MetricRule,
     MetricVerdict,
     Verdict,
+    direction,
     failure,
     judge,
     judge_failed,
-    number,
     overall,
 )
 
 
 @dataclass(frozen=True, slots=True)
 class JudgedPair:
-    """A pair with its verdict; `metrics` holds the compared metrics either side has a value of."""
+    """A pair with its verdict, and its verdict on each compared metric (None: neither side has a
+    value of it), in the order of the runs' `values`."""
 
     pair: Pair
     verdict: Verdict
     failure: Failure | None
-    metrics: dict[str, MetricVerdict]
+    verdicts: tuple[Verdict | None, ...]
 
 
-def judge_pair(pair: Pair, rules: Mapping[str, MetricRule]) -> JudgedPair:
+def judge_pair(pair: Pair, rules: Sequence[MetricRule]) -> JudgedPair:
     """Judge a pair; `rules` is in the order of the runs' `values`."""
     commit, reference = pair.commit, pair.reference
     failed = failure(commit is not None and commit.failed, reference is not None and reference.failed)
-    both = commit is not None and reference is not None
-    metrics: dict[str, MetricVerdict] = {}
-    for index, (name, rule) in enumerate(rules.items()):
-        mine = number(commit.values[index]) if commit is not None else None
-        theirs = number(reference.values[index]) if reference is not None else None
-        if mine is None and theirs is None:
-            continue
-        if both and failed is not None:
-            metrics[name] = judge_failed(mine, theirs, failed)
+    none = (None,) * len(rules)
+    mine = commit.values if commit is not None else none
+    theirs = reference.values if reference is not None else none
+    # where both ran and one failed, the failure is the verdict of every metric either has
+    forced = FAILURE_VERDICT[failed] if failed is not None and commit and reference else None
+    found: list[Verdict | None] = []
+    # `verdict_of` inlined: this runs for every metric of every output of both batches
+    for a, b, rule in zip(mine, theirs, rules, strict=True):
+        if a is None or b is None:
+            found.append(None if a is None and b is None else Verdict.NEW if b is None else Verdict.MISSING)
         else:
-            metrics[name] = judge(mine, theirs, rule)
+            found.append(forced or direction(a, b, rule))
+    verdicts = tuple(found)
     if commit is None:
         verdict = Verdict.MISSING
     elif reference is None:
@@ -58,28 +63,45 @@ def judge_pair(pair: Pair, rules: Mapping[str, MetricRule]) -> JudgedPair:
         # no results yet: what the reference has is missing on the commit, for now
         verdict = Verdict.MISSING
     else:
-        verdicts = [metric.verdict for metric in metrics.values()]
-        if failed is not None:
-            verdicts.append(FAILURE_VERDICT[failed])
-        verdict = overall(verdicts)
-    return JudgedPair(pair=pair, verdict=verdict, failure=failed, metrics=metrics)
+        judged = [v for v in verdicts if v is not None]
+        if forced is not None:
+            judged.append(forced)
+        verdict = overall(judged)
+    return JudgedPair(pair=pair, verdict=verdict, failure=failed, verdicts=verdicts)
+
+
+def details(item: JudgedPair, names: Sequence[str], rules: Sequence[MetricRule]) -> dict[str, MetricVerdict]:
+    """The values, delta and verdict of each metric either side of the pair has a value of."""
+    commit, reference = item.pair.commit, item.pair.reference
+    found: dict[str, MetricVerdict] = {}
+    for index, (name, rule) in enumerate(zip(names, rules, strict=True)):
+        if item.verdicts[index] is None:
+            continue
+        mine = commit.values[index] if commit is not None else None
+        theirs = reference.values[index] if reference is not None else None
+        if commit is not None and reference is not None and item.failure is not None:
+            found[name] = judge_failed(mine, theirs, item.failure)
+        else:
+            found[name] = judge(mine, theirs, rule)
+    return found
 
 
 def counts(judged: Sequence[JudgedPair], names: Sequence[str]) -> dict[str, Counter[Verdict]]:
     """Per metric, how many outputs have each verdict on it (what `metric=&verdict=` would list)."""
-    tally: dict[str, Counter[Verdict]] = {name: Counter() for name in names}
+    tallies: list[Counter[Verdict]] = [Counter() for _ in names]
     for item in judged:
-        for name, metric in item.metrics.items():
-            tally[name][metric.verdict] += 1
-    return tally
+        for tally, verdict in zip(tallies, item.verdicts, strict=True):
+            if verdict is not None:
+                tally[verdict] += 1
+    return dict(zip(names, tallies, strict=True))
 
 
-def is_selected(item: JudgedPair, verdict: Verdict | None, metric: str | None) -> bool:
-    """`metric=`: outputs with a value of that metric (with that verdict on it when `verdict=` too);
-    `verdict=` alone: outputs with that verdict."""
+def is_selected(item: JudgedPair, verdict: Verdict | None, metric: int | None) -> bool:
+    """`metric` (an index in the compared metrics): outputs with a value of it (with `verdict` on it,
+    if given); `verdict` alone: outputs with that verdict."""
     if metric is not None:
-        judged = item.metrics.get(metric)
-        return judged is not None and (verdict is None or judged.verdict == verdict)
+        judged = item.verdicts[metric]
+        return judged is not None and (verdict is None or judged == verdict)
     return verdict is None or item.verdict == verdict
 
 
@@ -90,7 +112,7 @@ def page(
     judged: Sequence[JudgedPair],
     *,
     verdict: Verdict | None,
-    metric: str | None,
+    metric: int | None,
     after: Position | None,
     limit: int,
 ) -> tuple[list[JudgedPair], Position | None]:

@@ -19,14 +19,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 PENDING = frozenset({"queued", "running"})
 
 
-@dataclass(frozen=True, slots=True)
-class Run:
-    """An output as the comparison needs it.
+class Run(NamedTuple):
+    """An output as the comparison needs it (a tuple: a batch has thousands, built from rows as is).
 
     `configurations` and `extra_parameters` are JSON text as PostgreSQL normalises jsonb (equal text:
     equal documents); they are decoded only for a distance, or to show them.
@@ -40,7 +39,9 @@ class Run:
     configurations: str
     extra_parameters: str
     status: str
-    values: tuple[Any, ...]  # the compared metrics' values, in the order the metrics were asked for
+    # the compared metrics' values, in the order they were asked for; None where the run has no
+    # numeric value
+    values: tuple[float | None, ...]
 
     @property
     def pending(self) -> bool:
@@ -134,6 +135,8 @@ def _closest(run: Run, candidates: list[Run], field: str, texts: _Canonical) -> 
 
 def best_candidate(run: Run, candidates: list[Run], texts: _Canonical | None = None) -> Run:
     """The candidate `run` is compared with (see the module's docstring for the order)."""
+    if len(candidates) == 1:
+        return candidates[0]
     texts = texts or _Canonical()
     narrowed = [candidate for candidate in candidates if candidate.platform == run.platform] or candidates
     narrowed = _closest(run, narrowed, "configurations", texts)
@@ -144,6 +147,8 @@ def best_candidate(run: Run, candidates: list[Run], texts: _Canonical | None = N
 def mismatch(run: Run, reference: Run) -> tuple[str, ...]:
     """What differs between an output and its match: `input_path` (matched by metadata id),
     `platform`, `configurations`, `extra_parameters`."""
+    if run[1:7] == reference[1:7]:  # database ... extra_parameters: the usual case, the same run
+        return ()
     differences = []
     if (run.database, run.path) != (reference.database, reference.path):
         differences.append("input_path")

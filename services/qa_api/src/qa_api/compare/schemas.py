@@ -9,8 +9,8 @@ from pydantic import BaseModel, Field
 
 from qa_api.commits.repository import MetricStats
 from qa_api.commits.schemas import CommitSummary, MetricSummary
-from qa_api.compare.judging import JudgedPair, Position
-from qa_api.compare.service import ComparisonResult, ReferenceReason
+from qa_api.compare.judging import Position
+from qa_api.compare.service import ComparedOutput, ComparisonResult, ReferenceReason
 from qa_api.compare.verdicts import Failure, Verdict
 from qahub_shared.schemas.pagination import encode_cursor
 
@@ -144,7 +144,8 @@ def _summary(stats: MetricStats | None) -> dict[str, Any] | None:
     }
 
 
-def _output(item: JudgedPair) -> dict[str, Any]:
+def _output(output: ComparedOutput) -> dict[str, Any]:
+    item = output.judged
     run = item.pair.shown
     return {
         "input_path": run.path,
@@ -165,6 +166,6 @@ def _output(item: JudgedPair) -> dict[str, Any]:
                 "delta_percent": metric.delta_percent,
                 "verdict": metric.verdict,
             }
-            for name, metric in item.metrics.items()
+            for name, metric in output.metrics.items()
         },
     }

@@ -20,9 +20,9 @@ from qa_api.commits import service as commits
 from qa_api.commits.repository import BatchStats, MetricStats
 from qa_api.commits.service import CommitView
 from qa_api.compare import repository
-from qa_api.compare.judging import JudgedPair, Position, counts, judge_pair, page
+from qa_api.compare.judging import JudgedPair, Position, counts, details, judge_pair, page
 from qa_api.compare.matching import match, sort_pairs
-from qa_api.compare.verdicts import MetricRule, Verdict, judge, rules
+from qa_api.compare.verdicts import MetricRule, MetricVerdict, Verdict, judge, rules
 from qa_api.models import Commit, Project
 from qa_api.projects import repository as projects_repository
 from qa_api.projects import service as projects
@@ -68,6 +68,14 @@ class MedianComparison:
 
 
 @dataclass(frozen=True)
+class ComparedOutput:
+    """An output of the page, judged, with its metrics' values and deltas."""
+
+    judged: JudgedPair
+    metrics: dict[str, MetricVerdict]
+
+
+@dataclass(frozen=True)
 class ComparisonResult:
     project_id: str
     batch: str
@@ -78,7 +86,7 @@ class ComparisonResult:
     reference_reason: ReferenceReason
     medians: dict[str, MedianComparison]
     counts: dict[str, Counter[Verdict]]
-    outputs: list[JudgedPair]
+    outputs: list[ComparedOutput]
     next_position: Position | None
 
 
@@ -118,10 +126,15 @@ async def compare(
     assert reference_batch_id is not None
     runs = await repository.runs_of_batches(session, list({batch_id, reference_batch_id}), names)
     metric_rules = rules(_definitions(project, target), names)
+    ordered_rules = list(metric_rules.values())
     pairs = sort_pairs(match(runs[batch_id], runs[reference_batch_id]))
-    judged = [judge_pair(pair, metric_rules) for pair in pairs]
+    judged = [judge_pair(pair, ordered_rules) for pair in pairs]
     found, next_position = page(
-        judged, verdict=query.verdict, metric=query.metric, after=query.after, limit=query.limit
+        judged,
+        verdict=query.verdict,
+        metric=None if query.metric is None else names.index(query.metric),
+        after=query.after,
+        limit=query.limit,
     )
     return ComparisonResult(
         project_id=query.project_id,
@@ -133,7 +146,7 @@ async def compare(
         reference_reason=reference.reason,
         medians=_medians(mine.stats[batch_id], theirs.stats[reference_batch_id], metric_rules),
         counts=counts(judged, names),
-        outputs=found,
+        outputs=[ComparedOutput(item, details(item, names, ordered_rules)) for item in found],
         next_position=next_position,
     )
 

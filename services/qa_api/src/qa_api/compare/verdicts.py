@@ -94,14 +94,24 @@ class MetricVerdict:
 def judge(commit: float | None, reference: float | None, rule: MetricRule) -> MetricVerdict:
     """One metric's values side by side, and how the commit's compares with the reference's."""
     if commit is None or reference is None:
-        verdict = Verdict.NEW if reference is None else Verdict.MISSING
-        return MetricVerdict(commit, reference, None, None, verdict)
+        return MetricVerdict(commit, reference, None, None, verdict_of(commit, reference, rule))
     delta = commit - reference
     percent = delta / abs(reference) * 100 if reference else None
-    return MetricVerdict(commit, reference, delta, percent, _direction(commit, reference, delta, rule))
+    return MetricVerdict(commit, reference, delta, percent, direction(commit, reference, rule))
 
 
-def _direction(commit: float, reference: float, delta: float, rule: MetricRule) -> Verdict:
+def verdict_of(commit: float | None, reference: float | None, rule: MetricRule) -> Verdict:
+    """`judge(...).verdict`, without the rest (a batch's counts need only this, for every output)."""
+    if commit is None:
+        return Verdict.SAME if reference is None else Verdict.MISSING
+    if reference is None:
+        return Verdict.NEW
+    return direction(commit, reference, rule)
+
+
+def direction(commit: float, reference: float, rule: MetricRule) -> Verdict:
+    """The verdict on two values (see the module's docstring)."""
+    delta = commit - reference
     if rule.target is not None:
         passes, passed = rule.passes(commit), rule.passes(reference)
         if passes == passed:
