@@ -351,3 +351,60 @@ async def test_a_metric_is_only_refused_as_unknown_when_the_project_defines_its_
     assert "sharpness" not in comparison["outputs"][0]["metrics"]
     # no definitions: smaller is better, as in QA-Board
     assert comparison["outputs"][0]["metrics"]["psnr"]["verdict"] == "worse"
+
+
+async def test_outputs_of_a_moved_input_match_through_its_metadata_id(client: httpx.AsyncClient) -> None:
+    scene = {"input_metadata": {"id": "scene-1"}}
+    await post_output(client, output_report("2025/A.jpg", metrics={"psnr": 40.0}, sha=_sha(1)) | scene)
+    moved = output_report("2026/A.jpg", metrics={"psnr": 40.0}, sha=_sha(2), commit_parents=[_sha(1)])
+    await post_output(client, moved | scene)
+
+    (output,) = (await _compare(client, commit=_sha(2), metrics="psnr"))["outputs"]
+
+    assert (output["input_path"], output["verdict"], output["mismatch"]) == (
+        "2026/A.jpg",
+        "same",
+        ["input_path"],
+    )
+
+
+async def test_a_metric_that_is_not_a_number_has_no_value(client: httpx.AsyncClient) -> None:
+    await _commit(client, 1, {"A.jpg": {"psnr": 40.0, "loss": "n/a"}})
+    await _commit(client, 2, {"A.jpg": {"psnr": "n/a", "loss": True}}, parent=1)
+
+    (output,) = (await _compare(client, commit=_sha(2), metrics="psnr,loss"))["outputs"]
+
+    assert output["metrics"] == {
+        "psnr": {
+            "commit": None,
+            "reference": 40.0,
+            "delta": None,
+            "delta_percent": None,
+            "verdict": "missing",
+        }
+    }
+
+
+async def test_the_openapi_document_describes_the_comparison_and_its_parameters(
+    client: httpx.AsyncClient,
+) -> None:
+    spec = (await client.get("/openapi.json")).json()
+
+    route = spec["paths"]["/api/v2/compare"]["get"]
+    parameters = {parameter["name"]: parameter for parameter in route["parameters"]}
+    schemas = spec["components"]["schemas"]
+    assert {
+        "reference",
+        "reference_batch",
+        "reference_project",
+        "metric",
+        "verdict",
+        "cursor",
+        "limit",
+    } <= set(parameters)
+    assert all(parameters[name].get("description") for name in parameters)
+    assert route["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/Comparison")
+    assert {"outputs", "next_cursor", "summary", "reference_reason", "reference_batch"} <= set(
+        schemas["Comparison"]["properties"]
+    )
+    assert schemas["Verdict"]["enum"] == ["better", "worse", "same", "new", "missing"]

@@ -18,8 +18,6 @@ from qahub_shared.schemas.pagination import decode_cursor
 
 router = APIRouter(prefix="/api/v2", tags=["compare"])
 
-Name = Annotated[str, Query(min_length=1, max_length=255)]
-
 
 def _position(cursor: str | None) -> Position | None:
     if cursor is None:
@@ -63,7 +61,9 @@ async def compare(
             "another branch: its fork point), else the latest commit with finished results there.",
         ),
     ] = None,
-    batch: Name = "default",
+    batch: Annotated[
+        str, Query(min_length=1, max_length=255, description="The commit's batch label.")
+    ] = "default",
     reference_batch: Annotated[
         str | None,
         Query(
@@ -78,7 +78,10 @@ async def compare(
     ] = None,
     metrics: Annotated[
         str | None,
-        Query(description="Metrics to compare: `a,b,c` (default: the project's summary metrics)."),
+        Query(
+            description="Metrics to compare: `a,b,c` (default: the project's summary metrics, else every "
+            "metric it defines). A name the project's metric definitions do not know is a 422."
+        ),
     ] = None,
     metric: Annotated[
         str | None,
