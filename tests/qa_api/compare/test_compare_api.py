@@ -7,7 +7,11 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
+from qa_api.commits.repository import ANCESTRY_DEPTH
+from qa_api.config import Settings
 from tests.qa_api.builders import PROJECT, envelope, output_report, post_output, run_outputs
 
 
@@ -408,3 +412,40 @@ async def test_the_openapi_document_describes_the_comparison_and_its_parameters(
         schemas["Comparison"]["properties"]
     )
     assert schemas["Verdict"]["enum"] == ["better", "worse", "same", "new", "missing"]
+
+
+@pytest.mark.parametrize(
+    ("generations", "reason"),
+    [(ANCESTRY_DEPTH, "fork_point"), (ANCESTRY_DEPTH + 1, "latest_on_reference_branch")],
+)
+async def test_the_fork_point_is_looked_for_up_to_the_depth_cap(
+    client: httpx.AsyncClient, settings: Settings, generations: int, reason: str
+) -> None:
+    await _commit(client, 1, {"A.jpg": {"psnr": 40.0}})
+    # newer on master, but not an ancestor: what is left when the fork point is out of reach
+    await _commit(client, 2, {"A.jpg": {"psnr": 41.0}})
+    # a chain of commits without results between the fork point and the commit compared
+    engine = create_async_engine(settings.database_url)
+    async with engine.begin() as connection:
+        await connection.execute(
+            text(
+                """
+                INSERT INTO commit (project_id, sha, parents)
+                SELECT :project, lpad(to_hex(k), 40, '0'),
+                       ARRAY[CASE WHEN k = 1 THEN :fork ELSE lpad(to_hex(k - 1), 40, '0') END]
+                FROM generate_series(1, :chain) AS k
+                """
+            ),
+            {"project": PROJECT, "fork": _sha(1), "chain": generations - 1},
+        )
+    await engine.dispose()
+    await _commit(client, 3, {"A.jpg": {"psnr": 42.0}}, branch="feature")
+    head = f"{generations - 1:040x}"
+    await run_outputs(
+        client, {"A.jpg": {"psnr": 42.0}}, sha=_sha(4), commit_branch="feature", commit_parents=[head]
+    )
+
+    comparison = await _compare(client, commit=_sha(4), metrics="psnr")
+
+    assert comparison["reference_reason"] == reason
+    assert comparison["reference"]["sha"] == (_sha(1) if reason == "fork_point" else _sha(2))
