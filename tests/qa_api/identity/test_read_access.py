@@ -87,3 +87,25 @@ async def test_closed_reads_refuse_a_token_without_runs_read(
 
     assert response.status_code == 403
     assert "runs:read" in response.json()["error"]["message"]
+
+
+async def test_closed_reads_refuse_a_comparison_with_a_project_the_token_may_not_read(
+    closed: httpx.AsyncClient, anonymous: httpx.AsyncClient, admin_token: str
+) -> None:
+    reader = await create_token(anonymous, admin_token, scopes=["runs:read"], projects=["acme/*"])
+    params = {"project": "acme/vision", "commit": SHA, "reference": SHA, "metrics": "psnr"}
+
+    own = await closed.get("/api/v2/compare", params=params, headers=bearer(reader["access_token"]))
+    other = await closed.get(
+        "/api/v2/compare",
+        params=params | {"reference_project": "other/audio"},
+        headers=bearer(reader["access_token"]),
+    )
+    as_admin = await closed.get(
+        "/api/v2/compare", params=params | {"reference_project": "other/audio"}, headers=bearer(admin_token)
+    )
+
+    assert own.status_code == 200, own.text
+    assert other.status_code == 403
+    assert other.json()["error"]["code"] == "forbidden"
+    assert as_admin.status_code == 200, as_admin.text

@@ -175,6 +175,29 @@ async def test_reference_lookup_defaults_to_the_project_reference_branch(client:
     assert response.json()["id"] == SHA
 
 
+@pytest.mark.parametrize("branch", ["master", "main"])
+async def test_without_a_configured_reference_branch_the_lookup_falls_back_to_master_or_main(
+    client: httpx.AsyncClient, branch: str
+) -> None:
+    await post_output(
+        client, output_report(commit_branch=branch, qaboard_config={"project": {"name": PROJECT}})
+    )
+    await post_output(
+        client,
+        output_report(
+            sha=OTHER_SHA,
+            commit_branch="feature",
+            commit_authored_datetime="2026-11-30T00:00:00+00:00",
+            qaboard_config={"project": {"name": PROJECT}},
+        ),
+    )
+
+    response = await client.get("/api/v1/commit/", params={"project": PROJECT})
+
+    assert response.status_code == 200, response.text
+    assert response.json()["id"] == SHA
+
+
 async def test_reference_lookup_without_results_on_the_branch_is_a_404(client: httpx.AsyncClient) -> None:
     await post_output(client, output_report(stage="running"))
 

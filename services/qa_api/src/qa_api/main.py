@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from qa_api import db
 from qa_api.commits.router import router as commits_router
+from qa_api.compare.router import router as compare_router
 from qa_api.config import Settings
 from qa_api.git.router import router as git_router
 from qa_api.identity.router import router as identity_router
@@ -112,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(v1_router)
     app.include_router(projects_router)
     app.include_router(commits_router)
+    app.include_router(compare_router)
     app.include_router(outputs_router)
     app.include_router(git_router)
     # last: it serves any `GET .../commit/<x>` no route above serves (the `qa` CLI's web links)

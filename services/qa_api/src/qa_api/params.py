@@ -18,10 +18,15 @@ _PROJECT_ID: TypeAdapter[str] = TypeAdapter(ProjectId)
 
 
 def project_id(project: Annotated[str, Query(description="Project id, e.g. `group/repo`.")]) -> str:
+    return valid_project_id(project, field="project")
+
+
+def valid_project_id(value: str, *, field: str) -> str:
+    """`value` if it is a valid project id; 422 naming `field` otherwise."""
     try:
-        return _PROJECT_ID.validate_python(project)
+        return _PROJECT_ID.validate_python(value)
     except ValidationError as exc:
-        raise InvalidInput(f"project: {exc.errors()[0]['msg']}") from exc
+        raise InvalidInput(f"{field}: {exc.errors()[0]['msg']}") from exc
 
 
 ProjectParam = Annotated[str, Depends(project_id)]

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    Integer,
     Text,
     and_,
     bindparam,
@@ -200,26 +201,94 @@ def on_branch(project_id: str, names: Sequence[str]) -> ColumnElement[bool]:
     return seen | C.id.in_(history.columns(id=BigInteger))
 
 
-async def latest_commit_with_results(
-    session: AsyncSession, project_id: str, branch: str, batch_label: str | None
-) -> Commit | None:
-    """The most recent commit seen on `branch` having a finished, successful output (in `batch_label`)."""
+def _has_results(batch_label: str | None) -> ColumnElement[bool]:
+    """Whether a commit (`commit.id`) has a finished, successful output (in the batch `batch_label`)."""
     batch_match = [B.commit_id == C.id]
     if batch_label is not None:
         batch_match.append(B.label == batch_label)
-    has_results = exists(
+    return exists(
         select(1)
         .select_from(batch_table.join(output_table, O.batch_id == B.id))
         .where(*batch_match, O.status == OutputStatus.FINISHED.value)
     )
+
+
+async def latest_commit_with_results(
+    session: AsyncSession, project_id: str, branch: str, batch_label: str | None
+) -> Commit | None:
+    """The most recent commit seen on `branch` having a finished, successful output (in `batch_label`)."""
     return (
         await session.execute(
             select(Commit)
-            .where(C.project_id == project_id, on_branch(project_id, _ref_names(branch)), has_results)
+            .where(
+                C.project_id == project_id,
+                on_branch(project_id, _ref_names(branch)),
+                _has_results(batch_label),
+            )
             .order_by(C.authored_at.desc(), C.id.desc())
             .limit(1)
         )
     ).scalar_one_or_none()
+
+
+ANCESTRY_DEPTH = 1_000
+"""How many generations of parents `nearest_ancestor_with_results` walks up at most."""
+
+# Every ancestor of a commit (given by its parents' shas) up to ANCESTRY_DEPTH generations back, with
+# its smallest distance from the commit (1: a parent).
+_ANCESTRY_SQL = text(
+    """
+    WITH RECURSIVE ancestry(id, parents, depth) AS (
+        SELECT c.id, c.parents, 1 FROM commit AS c
+        WHERE c.project_id = :ancestry_project AND c.sha = ANY(:ancestry_parents)
+      UNION
+        SELECT c.id, c.parents, a.depth + 1
+        FROM ancestry AS a CROSS JOIN LATERAL unnest(a.parents) AS p(sha)
+        JOIN commit AS c ON c.project_id = :ancestry_project AND c.sha = p.sha
+        WHERE a.depth < :ancestry_depth
+    )
+    SELECT id, min(depth) AS depth FROM ancestry GROUP BY id
+    """
+)
+
+
+async def nearest_ancestor_with_results(
+    session: AsyncSession, project_id: str, parents: Sequence[str], branch: str, batch_label: str
+) -> Commit | None:
+    """The nearest ancestor (through `commit.parents`, starting from `parents`) of `project_id` that is
+    on `branch` and has finished, successful results in `batch_label`; the latest first among those
+    equally near. One statement, a recursive walk of at most `ANCESTRY_DEPTH` generations.
+    """
+    if not parents:
+        return None
+    ancestry = (
+        _ANCESTRY_SQL.bindparams(
+            bindparam("ancestry_project", project_id),
+            bindparam("ancestry_parents", list(parents), type_=ARRAY(Text)),
+            bindparam("ancestry_depth", ANCESTRY_DEPTH),
+        )
+        .columns(id=BigInteger, depth=Integer)
+        .subquery("ancestry")
+    )
+    query = (
+        select(Commit)
+        .join(ancestry, ancestry.c.id == C.id)
+        .where(on_branch(project_id, _ref_names(branch)), _has_results(batch_label))
+        .order_by(ancestry.c.depth, C.authored_at.desc(), C.id.desc())
+        .limit(1)
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def is_on_branch(session: AsyncSession, project_id: str, commit_id: int, branch: str) -> bool:
+    """Whether the commit is on `branch`, as `GET /api/v2/commits?branch=` lists it."""
+    query = select(exists().where(C.id == commit_id, on_branch(project_id, _ref_names(branch))))
+    return bool((await session.execute(query)).scalar())
+
+
+async def has_commits_on(session: AsyncSession, project_id: str, branch: str) -> bool:
+    query = select(exists().where(C.project_id == project_id, on_branch(project_id, _ref_names(branch))))
+    return bool((await session.execute(query)).scalar())
 
 
 async def get_batch(session: AsyncSession, commit_id: int, label: str) -> Batch | None:

@@ -1,4 +1,4 @@
-"""`/api/v2/commits` and `/api/v2/compare`: the typed read API for commits."""
+"""`/api/v2/commits`: the typed read API for commits."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query
 
 from qa_api.commits import service
 from qa_api.commits.repository import CommitFilters
-from qa_api.commits.schemas import CommitSummary, Comparison, MetricComparison
+from qa_api.commits.schemas import CommitSummary
 from qa_api.deps import ReadableProject, SessionDep
 from qa_api.params import (
     DEFAULT_LIMIT,
@@ -111,49 +111,3 @@ async def get_commit(
         with_outputs=False,
     )
     return CommitSummary.of(view)
-
-
-@router.get("/compare", summary="Compare a commit to a reference")
-async def compare(
-    project: ReadableProject,
-    session: SessionDep,
-    commit: Annotated[str, Query(max_length=255, description="A sha (or prefix), branch or tag.")],
-    reference: Annotated[
-        str | None,
-        Query(
-            max_length=255,
-            description="A sha, branch or tag (default: the latest commit with results on the "
-            "project's reference branch).",
-        ),
-    ] = None,
-    batch: Annotated[str, Query(max_length=255)] = "default",
-    metrics: MetricsParam = None,
-) -> Comparison:
-    """A batch's metric aggregates on `commit` next to the same batch on `reference`, with deltas."""
-    names = await _metrics(session, project, metrics)
-    if not names:
-        raise InvalidInput("metrics: name the metrics to compare (the project has no summary_metrics)")
-    target = await service.find_commit(session, project, commit)
-    if reference is None:
-        branch = await projects.reference_branch(session, project)
-        base = await service.reference_commit(session, project, branch, batch)
-    else:
-        base = await service.find_commit(session, project, reference)
-    mine, theirs = (
-        await service.view_commits(session, [target, base], labels=[batch], metrics=names, with_outputs=False)
-        if target.id != base.id
-        else [await service.view_commit(session, target, labels=[batch], metrics=names, with_outputs=False)]
-        * 2
-    )
-    ours, refs = CommitSummary.of(mine), CommitSummary.of(theirs)
-    ours_metrics = ours.batches[0].metrics if ours.batches else {}
-    ref_metrics = refs.batches[0].metrics if refs.batches else {}
-    compared = {}
-    for name in names:
-        a, b = ours_metrics.get(name), ref_metrics.get(name)
-        delta = a.median - b.median if a and b else None
-        percent = delta / abs(b.median) * 100 if delta is not None and b and b.median else None
-        compared[name] = MetricComparison(
-            commit=a, reference=b, median_delta=delta, median_delta_percent=percent
-        )
-    return Comparison(project_id=project, batch=batch, commit=ours, reference=refs, metrics=compared)

@@ -128,22 +128,3 @@ def _batch_document(
         },
         "data": data,
     }
-
-
-class MetricComparison(BaseModel):
-    commit: MetricSummary | None
-    reference: MetricSummary | None
-    median_delta: float | None = Field(description="commit median minus reference median.")
-    median_delta_percent: float | None = Field(
-        description="The delta relative to the reference median (null when that is 0)."
-    )
-
-
-class Comparison(BaseModel):
-    """One batch of a commit next to the same batch of a reference commit."""
-
-    project_id: str
-    batch: str = Field(examples=["default"])
-    commit: CommitSummary
-    reference: CommitSummary
-    metrics: dict[str, MetricComparison]

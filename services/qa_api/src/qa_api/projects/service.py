@@ -7,10 +7,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from qa_api.commits import repository as commits_repository
 from qa_api.models import Project
 from qa_api.projects import repository
 from qa_api.projects.repository import ProjectActivity
-from qahub_shared.errors import InvalidInput, NotFound
+from qahub_shared.errors import NotFound
 
 # QA-Board's list is not paginated; the v1 listing stops here (use /api/v2/projects beyond).
 V1_PROJECT_LIST_CAP = 10_000
@@ -23,15 +24,23 @@ async def get_project(session: AsyncSession, project_id: str) -> Project:
     return project
 
 
+# Without `project.reference_branch`, the first of these the project has commits on (as QA-Board
+# defaults to master), else the first.
+FALLBACK_REFERENCE_BRANCHES = ("master", "main")
+
+
 async def reference_branch(session: AsyncSession, project_id: str) -> str:
-    """The branch the project compares against by default (`project.reference_branch` in its config)."""
+    """The branch the project compares against by default: `project.reference_branch` in its config,
+    else `master` or `main`, whichever the project has commits on (`master` when it has neither)."""
     project = await get_project(session, project_id)
-    branch = (project.config.get("project") or {}).get("reference_branch")
-    if not isinstance(branch, str) or not branch:
-        raise InvalidInput(
-            f"branch: required, since project '{project_id}' defines no project.reference_branch"
-        )
-    return branch
+    settings = project.config.get("project")
+    branch = settings.get("reference_branch") if isinstance(settings, dict) else None
+    if isinstance(branch, str) and branch:
+        return branch
+    for fallback in FALLBACK_REFERENCE_BRANCHES:
+        if await commits_repository.has_commits_on(session, project_id, fallback):
+            return fallback
+    return FALLBACK_REFERENCE_BRANCHES[0]
 
 
 async def all_projects(session: AsyncSession, *, visible: Sequence[str] | None) -> list[ProjectActivity]:
