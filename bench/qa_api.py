@@ -37,6 +37,9 @@ reads (concurrency 1: one request at a time, so latencies are service times, not
       outputs and their aggregated metric, as QA-Board clients read a commit's results.
     * `GET /api/v2/commits?project=...&limit=50`: the first page, then pages 2, 5, 10 and 20 through
       `next_cursor` (the later pages measured together, round robin).
+    * `GET /api/v2/compare?project=...&commit=...&reference=...&metrics=psnr,loss&limit=50`: that commit's
+      1,000 outputs matched and judged against the next older commit's 1,000, the first page of outputs
+      and the whole batch's summary.
     qa_api caches each batch's statistics (status counts, metric aggregates) and recomputes them on
     the first read after the batch's outputs change: the bulk load leaves them uncomputed, the
     untimed warm-up requests (and the walk to the later pages) compute them, so the series measure a
@@ -45,7 +48,8 @@ reads (concurrency 1: one request at a time, so latencies are service times, not
     statistics cache, outputs with their test inputs), sent through one asyncpg connection and
     timed end to end, p50/p99 over the same kind of series: what the database alone needs, so the
     ratio is the service's own overhead. When the SQL itself misses a target, the ratio stays near 1
-    and the table's target column says so.
+    and the table's target column says so. For the comparison, the limit is its one large statement:
+    both batches' runs with the compared metrics (`qa_api.compare.repository.RUNS_SQL`).
 
 Where the time goes: for each series the report splits the machine's CPU, per request, between
 qa_api (its process), PostgreSQL (the backends serving the series' database, when PostgreSQL runs on
@@ -97,6 +101,7 @@ from bench.load import (  # noqa: E402
     reaped_children_cpu_s,
 )
 from qa_api.commits.repository import COUNTS_SQL, METRICS_SQL  # noqa: E402
+from qa_api.compare.repository import RUNS_SQL  # noqa: E402
 from qa_api.outputs.service import run_key  # noqa: E402
 from qahub_shared.auth.keys import generate_pem  # noqa: E402
 from tests.processes import free_port  # noqa: E402
@@ -895,20 +900,33 @@ class Reads:
     first_page_sql: Latencies
     later_pages: Latencies
     later_pages_sql: Latencies
+    compare: Latencies
+    compare_sql: Latencies
 
 
-async def _middle_commit(database_url: str, scale: Scale) -> str:
+async def _middle_commit(database_url: str, scale: Scale, older: int = 0) -> str:
+    """The sha of the commit in the middle of the history (`older`: that many commits before it)."""
     connection = await asyncpg.connect(database_url)
     try:
         sha: str = await connection.fetchval(
             "SELECT sha FROM commit WHERE project_id = $1"
             " ORDER BY authored_at DESC, id DESC OFFSET $2 LIMIT 1",
             READS_PROJECT,
-            scale.read_commits // 2,
+            scale.read_commits // 2 + older,
         )
     finally:
         await connection.close()
     return sha
+
+
+async def _batch_ids(connection: Any, *shas: str) -> list[int]:
+    rows = await connection.fetch(
+        "SELECT b.id FROM batch b JOIN commit c ON c.id = b.commit_id"
+        " WHERE c.project_id = $1 AND c.sha = ANY($2::text[]) AND b.label = 'default'",
+        READS_PROJECT,
+        list(shas),
+    )
+    return [row["id"] for row in rows]
 
 
 async def measure_reads(database_url: str, scale: Scale) -> Reads:
@@ -922,6 +940,14 @@ async def measure_reads(database_url: str, scale: Scale) -> Reads:
         )
 
     sha = await _middle_commit(database_url, scale)
+    reference = await _middle_commit(database_url, scale, older=1)
+    compare_params: dict[str, str | int] = {
+        "project": READS_PROJECT,
+        "commit": sha,
+        "reference": reference,
+        "metrics": "psnr,loss",
+        "limit": PAGE_SIZE,
+    }
     commit_params = {"project": READS_PROJECT, "batch": "default", "metrics": json.dumps({"psnr": 0})}
     page_params: dict[str, str | int] = {"project": READS_PROJECT, "limit": PAGE_SIZE}
     async with qa_api_server(database_url) as server, http_client(server.base_url, 1) as client:
@@ -962,6 +988,15 @@ async def measure_reads(database_url: str, scale: Scale) -> Reads:
         async def get_first_page(_: int) -> None:
             await get_page(None)
 
+        async def get_compare(_: int) -> None:
+            _expect_ok(await client.get("/api/v2/compare", params=compare_params))
+
+        compared = (await client.get("/api/v2/compare", params=compare_params)).json()
+        judged = sum(compared["summary"]["psnr"][verdict] for verdict in ("better", "worse", "same"))
+        # the 1% of queued runs on either side is left out, as pending
+        if len(compared["outputs"]) != PAGE_SIZE or judged < scale.outputs_per_read_commit * 0.9:
+            raise RuntimeError(f"unexpected comparison: {compared['summary']}")
+
         async def get_later_page(index: int) -> None:
             await get_page(later[index % len(later)])
 
@@ -971,6 +1006,8 @@ async def measure_reads(database_url: str, scale: Scale) -> Reads:
         first_api = await series(get_first_page, "first page", scale.requests, server.pid)
         log(f"reads: GET /api/v2/commits (pages {', '.join(map(str, LATER_PAGES))})")
         later_api = await series(get_later_page, "later pages", scale.requests, server.pid)
+        log(f"reads: GET /api/v2/compare {sha[:12]}… against {reference[:12]}…")
+        compare_api = await series(get_compare, "compare", scale.requests, server.pid)
 
     connection = await asyncpg.connect(database_url)
     try:
@@ -992,13 +1029,19 @@ async def measure_reads(database_url: str, scale: Scale) -> Reads:
             position = positions[index % len(positions)]
             await sql_commits_page(connection, (position[0], position[1]))
 
+        compared_batches = await _batch_ids(connection, sha, reference)
+
+        async def sql_compare(_: int) -> None:
+            await connection.fetch(RUNS_SQL, compared_batches, ["psnr", "loss"])
+
         log("reads: the same reads as plain SQL through asyncpg")
         commit_sql = await series(sql_commit, "commit SQL", scale.sql_requests)
         first_sql = await series(sql_first_page, "first page SQL", scale.sql_requests)
         later_sql = await series(sql_later_page, "later pages SQL", scale.sql_requests)
+        compare_sql = await series(sql_compare, "compare SQL", scale.sql_requests)
     finally:
         await connection.close()
-    return Reads(commit_api, commit_sql, first_api, first_sql, later_api, later_sql)
+    return Reads(commit_api, commit_sql, first_api, first_sql, later_api, later_sql, compare_api, compare_sql)
 
 
 # --- the report -----------------------------------------------------------------------------------------
@@ -1086,6 +1129,14 @@ def figures(api: Ingest, raw: Ingest, reads: Reads, scale: Scale) -> list[Figure
             50,
             "",
         ),
+        *latency_pair(
+            "qa_api.compare_1000_outputs",
+            f"compare, {scale.outputs_per_read_commit:,} outputs each, page 1, c=1",
+            reads.compare,
+            reads.compare_sql,
+            50,
+            "",
+        ),
     ]
 
 
@@ -1143,6 +1194,7 @@ def print_report(
         ("GET commit", reads.commit),
         ("commits page 1", reads.first_page),
         (f"commits pages {','.join(map(str, LATER_PAGES))}", reads.later_pages),
+        ("compare", reads.compare),
     ):
         print(cpu_line(label, series.cpu, len(series.samples), sum(series.samples)))
     print(f"PostgreSQL sessions opened during the API ingest: {api.cpu.sessions:,} (about)")

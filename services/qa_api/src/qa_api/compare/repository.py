@@ -14,7 +14,7 @@ from qa_api.compare.matching import Run
 # The metrics come as one float8 array per run, the values of the names in $2 in order, NULL where a
 # run has no JSON number (that a float8 can hold) there: not the whole, often much larger, metrics
 # document. (Nested CASE: PostgreSQL does not promise to evaluate AND's operands in order.)
-_RUNS_SQL = """
+RUNS_SQL = """
     SELECT o.batch_id, o.id, t.database, t.path, nullif(t.metadata ->> 'id', '') AS input_id, o.platform,
            o.configurations::text AS configurations, o.extra_parameters::text AS extra_parameters,
            o.status,
@@ -42,7 +42,7 @@ async def runs_of_batches(
     runs: dict[int, list[Run]] = {batch_id: [] for batch_id in batch_ids}
     pooled = await (await session.connection()).get_raw_connection()
     driver: asyncpg.Connection = pooled.driver_connection
-    for row in await driver.fetch(_RUNS_SQL, list(batch_ids), list(metrics)):
+    for row in await driver.fetch(RUNS_SQL, list(batch_ids), list(metrics)):
         batch_id, output_id, database, path, input_id, platform, configurations, extra, status, values = row
         runs[batch_id].append(
             Run(output_id, database, path, input_id, platform, configurations, extra, status, tuple(values))
