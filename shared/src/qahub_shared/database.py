@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import URL, event, exc, make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from qahub_shared.errors import ServiceUnavailable, error_response
+from qahub_shared.errors import ServiceUnavailable, error_response, internal_error
 
 logger = logging.getLogger(__name__)
 
@@ -168,6 +168,21 @@ UNREACHABLE: tuple[type[Exception], ...] = (
 _UNAVAILABLE = ServiceUnavailable("The database is unavailable; retry later.", headers={"Retry-After": "5"})
 
 
+def is_unreachable(error: BaseException) -> bool:
+    """Whether `error`, or the driver's error it wraps, is one of `UNREACHABLE`. SQLAlchemy wraps some
+    of asyncpg's in a plain `DBAPIError` (e.g. "the database system is shutting down", refused while a
+    server stops), whose class says nothing: the cause does."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, UNREACHABLE):
+            return True
+        seen.add(id(current))
+        wrapped = current.orig if isinstance(current, exc.DBAPIError) else None
+        current = wrapped if isinstance(wrapped, BaseException) else current.__cause__
+    return False
+
+
 async def _on_database_unreachable(request: Request, error: Exception) -> JSONResponse:
     logger.warning("database unavailable on %s %s: %r", request.method, request.url.path, error)
     return error_response(
@@ -175,7 +190,15 @@ async def _on_database_unreachable(request: Request, error: Exception) -> JSONRe
     )
 
 
+async def _on_database_error(request: Request, error: Exception) -> JSONResponse:
+    if is_unreachable(error):
+        return await _on_database_unreachable(request, error)
+    return internal_error(request.method, request.url.path, error)
+
+
 def install_unreachable_handler(app: FastAPI) -> None:
-    """The database down, gone away or too slow: 503 + Retry-After, never a 500."""
+    """The database down, gone away or too slow: 503 + Retry-After, never a 500. Any other database
+    error without a handler of its own stays the 500 of a bug."""
     for unreachable in UNREACHABLE:
         app.add_exception_handler(unreachable, _on_database_unreachable)
+    app.add_exception_handler(exc.DBAPIError, _on_database_error)
