@@ -53,3 +53,4 @@ bench: deps ## Run the benchmarks (starts throwaway servers)
 	@$(UV) run python bench/qa_api.py
 	@$(UV) run python bench/metrics_broker.py
 	@$(UV) run python bench/webhook_listener.py
+	@$(UV) run python bench/changepoints.py
