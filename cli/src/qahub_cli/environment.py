@@ -44,3 +44,29 @@ def client_host(listen_host: str) -> str:
     """The host of a URL that reaches a server listening on `listen_host`."""
     host = _WILDCARDS.get(listen_host, listen_host).strip("[]")
     return f"[{host}]" if ":" in host else host
+
+
+def qaboard_url() -> str | None:
+    """The server the `qa` CLI (qaboard 1.1.1, `qaboard/api.py`) talks to, from the same variables in the
+    same order: `$QABOARD_HOSTNAME` with `$QABOARD_PORT`, else `$QABOARD_HOST` (`host` or `host:port`),
+    each behind `$QABOARD_PROTOCOL` (default http); else `$QABOARD_URL`. None when none is set (the qa
+    CLI then falls back to http://localhost:5151, with a warning). Read from the environment only, as
+    the qa CLI reads them (it also reads site packages and secrets files, which `qahub` does not)."""
+    protocol = os.environ.get("QABOARD_PROTOCOL") or "http"
+    hostname, port = os.environ.get("QABOARD_HOSTNAME"), os.environ.get("QABOARD_PORT")
+    if hostname and port:
+        return f"{protocol}://{hostname}:{port}"
+    if host := os.environ.get("QABOARD_HOST"):
+        return f"{protocol}://{host}"
+    return os.environ.get("QABOARD_URL") or None
+
+
+# where CI services say which commit they build, in the order the qa CLI reads them (qaboard/config.py)
+COMMIT_VARIABLES = ("CI_COMMIT_SHA", "GIT_COMMIT", "CIRCLE_SHA1", "TRAVIS_COMMIT", "GITHUB_SHA")
+# which repository: GitLab's path_with_namespace, GitHub's owner/repo
+PROJECT_VARIABLES = ("CI_PROJECT_PATH", "GITHUB_REPOSITORY")
+
+
+def first_of(names: tuple[str, ...]) -> str | None:
+    """The first of the environment variables `names` that is set and not empty."""
+    return next((value for name in names if (value := os.environ.get(name))), None)

@@ -9,6 +9,7 @@
     qahub repo add --provider gitlab --project group/repo --secret S --clone-url URL
     qahub repo list | qahub repo remove --provider gitlab --project group/repo       (admins)
     qahub repo deliveries --project group/repo | qahub repo reconcile [--project group/repo]
+    qahub gate [--project group/repo --commit SHA]  wait for a commit's batch, exit 0 pass, 1 fail, 2 error
 
 The server is `$QAHUB_API_URL`, else the address qa_api listens on,
 http://$QAHUB_QA_API_HOST:$QAHUB_QA_API_PORT (default http://127.0.0.1:5151; a host of 0.0.0.0 or ::
@@ -22,20 +23,26 @@ as the services read them. Errors go to stderr, with exit status 1.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
-from dataclasses import dataclass
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
-import httpx
 import typer
 
-from qahub_cli import credentials
-from qahub_cli.environment import service_url, variable
+from qahub_cli import credentials, gate
+from qahub_cli.environment import (
+    COMMIT_VARIABLES,
+    PROJECT_VARIABLES,
+    first_of,
+    qaboard_url,
+    service_url,
+    variable,
+)
+from qahub_cli.server import Server
 
 DEFAULT_API_PORT = 5151
 DEFAULT_WEBHOOK_PORT = 5152
-TIMEOUT_S = 30.0
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, rich_markup_mode=None)
 users = typer.Typer(help="Users (admins only).", no_args_is_help=True)
@@ -46,46 +53,6 @@ repos = typer.Typer(
     help="Repositories whose GitLab or GitHub webhooks the listener accepts (admins).", no_args_is_help=True
 )
 app.add_typer(repos, name="repo")
-
-
-@dataclass(frozen=True)
-class Server:
-    url: str
-    token_override: str | None
-
-    def token(self) -> str | None:
-        return self.token_override or credentials.stored_token(self.url)
-
-    def request(self, method: str, path: str, *, auth: bool = True, **kwargs: Any) -> Any:
-        headers = {}
-        if auth:
-            token = self.token()
-            if token is None:
-                fail(f"not logged in to {self.url}: run `qahub login` or set QAHUB_TOKEN")
-            headers["Authorization"] = f"Bearer {token}"
-        try:
-            with httpx.Client(base_url=self.url, timeout=TIMEOUT_S) as client:
-                response = client.request(method, path, headers=headers, **kwargs)
-        except httpx.HTTPError as error:
-            fail(f"cannot reach {self.url}: {error}")
-        if response.is_error:
-            fail(f"{_error_message(response)} (HTTP {response.status_code})")
-        return response.json() if response.content else None
-
-
-def _error_message(response: httpx.Response) -> str:
-    try:
-        error = response.json()["error"]
-        message = str(error["message"])
-        details = [f"{'.'.join(map(str, d.get('loc', [])))}: {d.get('message')}" for d in error["details"]]
-    except (ValueError, KeyError, TypeError):
-        return response.text.strip()[:500] or response.reason_phrase
-    return "\n".join([message, *details[1:]]) if details else message
-
-
-def fail(message: str) -> NoReturn:
-    typer.echo(f"qahub: {message}", err=True)
-    raise typer.Exit(1)
 
 
 def say(message: str) -> None:
@@ -407,6 +374,92 @@ def repo_reconcile(
     """Fetch repositories now and send qa_api the commits and refs it lacks."""
     queued = server(ctx).request("POST", "/api/v2/reconcile", params={"project": project} if project else {})
     say(f"Reconciliation queued for {queued['repositories']} repositories.")
+
+
+def _gate_server(ctx: typer.Context) -> Server:
+    """The server and token of the `qa` CLI in the CI job, unless qahub's own are set (see `gate`)."""
+    base = server(ctx)
+    source = ctx.find_root().get_parameter_source("api_url")
+    explicit = (source is not None and source.name in {"COMMANDLINE", "ENVIRONMENT"}) or variable(
+        "QAHUB_API_URL"
+    )
+    url = base.url if explicit else (qaboard_url() or base.url).rstrip("/")
+    return Server(url, base.token_override, fallback_token=os.environ.get("QA_TOKEN") or None)
+
+
+@app.command("gate")
+def gate_command(
+    ctx: typer.Context,
+    project: Annotated[
+        str | None,
+        typer.Option(
+            help="The qa CLI's project id (default: $CI_PROJECT_PATH, else $GITHUB_REPOSITORY). "
+            "Needed for a subproject (`name/subdir`) or a project.name other than the repository's path.",
+            show_default=False,
+        ),
+    ] = None,
+    commit: Annotated[
+        str | None,
+        typer.Option(
+            help="A sha, branch or tag (default: $CI_COMMIT_SHA, $GIT_COMMIT, $CIRCLE_SHA1, "
+            "$TRAVIS_COMMIT or $GITHUB_SHA, the first set, as the qa CLI reads them).",
+            show_default=False,
+        ),
+    ] = None,
+    batch: Annotated[str, typer.Option(help="The batch label.")] = "default",
+    reference: Annotated[
+        str | None,
+        typer.Option(
+            help="A sha, branch, tag or milestone (default: the server's choice, as GET /api/v2/compare).",
+            show_default=False,
+        ),
+    ] = None,
+    reference_batch: Annotated[
+        str | None, typer.Option(help="The reference's batch label (default: --batch).", show_default=False)
+    ] = None,
+    reference_project: Annotated[
+        str | None, typer.Option(help="The reference's project (default: --project).", show_default=False)
+    ] = None,
+    timeout: Annotated[
+        str, typer.Option(help="How long to wait while runs are pending: 30m, 1h, 90s.")
+    ] = "30m",
+    interval: Annotated[str, typer.Option(help="How often to ask meanwhile.")] = "5s",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the final verdict as JSON (only it).")
+    ] = False,
+) -> None:
+    """Wait while a commit's batch runs, then pass or fail it against its reference (GET /api/v2/verdict).
+
+    \b
+    Exit status: 0 pass, 1 fail (an output worse, or a run failed where the
+    reference's did not), 2 error (server unreachable, unknown commit, bad
+    token, still pending at --timeout). What got worse goes to stdout, progress
+    and the outcome to stderr.
+
+    \b
+    The server is the qa CLI's: $QABOARD_HOSTNAME:$QABOARD_PORT, else
+    $QABOARD_HOST, behind $QABOARD_PROTOCOL (default http), else $QABOARD_URL;
+    --api-url or $QAHUB_API_URL win over them. The token is $QAHUB_TOKEN, else
+    the one `qahub login` stored for that server, else $QA_TOKEN.
+    """
+    timeout_s, interval_s = gate.parse_seconds(timeout), gate.parse_seconds(interval)
+    project = project or first_of(PROJECT_VARIABLES)
+    commit = commit or first_of(COMMIT_VARIABLES)
+    if not project:
+        gate.error(
+            "which project? Pass --project (in GitLab CI or GitHub Actions it defaults to the repository)"
+        )
+    if not commit:
+        gate.error("which commit? Pass --commit (in CI it defaults to the commit built)")
+    query = gate.GateQuery(
+        project=project,
+        commit=commit,
+        batch=batch,
+        reference=reference,
+        reference_batch=reference_batch,
+        reference_project=reference_project,
+    )
+    gate.run(_gate_server(ctx), query, timeout_s=timeout_s, interval_s=interval_s, as_json=as_json)
 
 
 if __name__ == "__main__":

@@ -120,6 +120,11 @@ class Qahub:
             "QAHUB_CONFIG_DIR": str(config_dir),
         }
 
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment it runs in (for a test that starts the process itself)."""
+        return dict(self._env)
+
     def __call__(self, *args: str, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [str(Path(sys.executable).parent / "qahub"), *args],

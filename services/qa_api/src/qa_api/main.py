@@ -15,6 +15,7 @@ from qa_api import db
 from qa_api.commits.router import router as commits_router
 from qa_api.compare.router import router as compare_router
 from qa_api.config import Settings
+from qa_api.gate.router import router as gate_router
 from qa_api.git.router import router as git_router
 from qa_api.identity.router import router as identity_router
 from qa_api.identity.setup import Identity, build_identity, signing_keys, start_bootstrap
@@ -114,6 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(projects_router)
     app.include_router(commits_router)
     app.include_router(compare_router)
+    app.include_router(gate_router)
     app.include_router(outputs_router)
     app.include_router(git_router)
     # last: it serves any `GET .../commit/<x>` no route above serves (the `qa` CLI's web links)

@@ -29,6 +29,49 @@ def _position(cursor: str | None) -> Position | None:
     return path, platform, output_id
 
 
+# the parameters `GET /api/v2/verdict` (qa_api.gate) shares with `GET /api/v2/compare`
+CommitParam = Annotated[
+    str, Query(min_length=1, max_length=255, description="A sha (or prefix), branch or tag.")
+]
+ReferenceParam = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=255,
+        description="A sha (or prefix), branch, tag or milestone key. Default: the nearest ancestor "
+        "of `commit` with finished results on the project's reference branch (for a commit on "
+        "another branch: its fork point), else the latest commit with finished results there.",
+    ),
+]
+BatchParam = Annotated[str, Query(min_length=1, max_length=255, description="The commit's batch label.")]
+ReferenceBatchParam = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=255,
+        description="The reference's batch label (default: the milestone's, else `batch`).",
+    ),
+]
+ReferenceProjectParam = Annotated[
+    str | None,
+    Query(description="The reference's project, which you must be allowed to read (default: `project`)."),
+]
+MetricsParam = Annotated[
+    str | None,
+    Query(
+        description="Metrics to compare: `a,b,c` (default: the project's summary metrics, else every "
+        "metric it defines). A name the project's metric definitions do not know is a 422."
+    ),
+]
+
+
+def reference_project_id(reference_project: str | None) -> str | None:
+    """`reference_project=`, validated as a project id."""
+    if reference_project is None:
+        return None
+    return valid_project_id(reference_project, field="reference_project")
+
+
 @router.get(
     "/compare",
     summary="Compare a commit's batch with a reference, output by output",
@@ -48,41 +91,12 @@ async def compare(
     project: ReadableProject,
     access: ReadAccess,
     session: SessionDep,
-    commit: Annotated[
-        str, Query(min_length=1, max_length=255, description="A sha (or prefix), branch or tag.")
-    ],
-    reference: Annotated[
-        str | None,
-        Query(
-            min_length=1,
-            max_length=255,
-            description="A sha (or prefix), branch, tag or milestone key. Default: the nearest ancestor "
-            "of `commit` with finished results on the project's reference branch (for a commit on "
-            "another branch: its fork point), else the latest commit with finished results there.",
-        ),
-    ] = None,
-    batch: Annotated[
-        str, Query(min_length=1, max_length=255, description="The commit's batch label.")
-    ] = "default",
-    reference_batch: Annotated[
-        str | None,
-        Query(
-            min_length=1,
-            max_length=255,
-            description="The reference's batch label (default: the milestone's, else `batch`).",
-        ),
-    ] = None,
-    reference_project: Annotated[
-        str | None,
-        Query(description="The reference's project, which you must be allowed to read (default: `project`)."),
-    ] = None,
-    metrics: Annotated[
-        str | None,
-        Query(
-            description="Metrics to compare: `a,b,c` (default: the project's summary metrics, else every "
-            "metric it defines). A name the project's metric definitions do not know is a 422."
-        ),
-    ] = None,
+    commit: CommitParam,
+    reference: ReferenceParam = None,
+    batch: BatchParam = "default",
+    reference_batch: ReferenceBatchParam = None,
+    reference_project: ReferenceProjectParam = None,
+    metrics: MetricsParam = None,
     metric: Annotated[
         str | None,
         Query(
@@ -101,9 +115,7 @@ async def compare(
         batch=batch,
         reference=reference,
         reference_batch=reference_batch,
-        reference_project=None
-        if reference_project is None
-        else valid_project_id(reference_project, field="reference_project"),
+        reference_project=reference_project_id(reference_project),
         metrics=metric_names(metrics) if metrics is not None else None,
         verdict=verdict,
         metric=metric,

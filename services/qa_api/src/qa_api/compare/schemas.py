@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from qa_api.commits.repository import MetricStats
 from qa_api.commits.schemas import CommitSummary, MetricSummary
 from qa_api.compare.judging import Position
-from qa_api.compare.service import ComparedOutput, ComparisonResult, ReferenceReason
+from qa_api.compare.service import ComparedOutput, ComparisonResult, JudgedBatch, ReferenceReason
 from qa_api.compare.verdicts import Failure, Verdict
 from qahub_shared.schemas.pagination import encode_cursor
 
@@ -94,21 +94,16 @@ class Comparison(BaseModel):
 
     @classmethod
     def of(cls, result: ComparisonResult) -> Comparison:
-        summary = {}
-        for name, median in result.medians.items():
-            tally = result.counts[name]
-            summary[name] = {verdict.value: tally[verdict] for verdict in Verdict} | {
-                "verdict": median.verdict
-            }
+        judged = result.judged
         return cls.model_validate(
             {
-                "project_id": result.project_id,
-                "batch": result.batch,
-                "commit": CommitSummary.document(result.commit),
-                "reference": CommitSummary.document(result.reference),
-                "reference_project": result.reference_project,
-                "reference_batch": result.reference_batch,
-                "reference_reason": result.reference_reason,
+                "project_id": judged.project_id,
+                "batch": judged.batch,
+                "commit": CommitSummary.document(judged.commit),
+                "reference": CommitSummary.document(judged.reference),
+                "reference_project": judged.reference_project,
+                "reference_batch": judged.reference_batch,
+                "reference_reason": judged.reference_reason,
                 "metrics": {
                     name: {
                         "commit": _summary(median.commit),
@@ -116,15 +111,24 @@ class Comparison(BaseModel):
                         "median_delta": median.delta,
                         "median_delta_percent": median.delta_percent,
                     }
-                    for name, median in result.medians.items()
+                    for name, median in judged.medians.items()
                 },
-                "summary": summary,
+                "summary": summary_document(judged),
                 "outputs": [_output(item) for item in result.outputs],
                 "next_cursor": None
                 if result.next_position is None
                 else comparison_cursor(result.next_position),
             }
         )
+
+
+def summary_document(judged: JudgedBatch) -> dict[str, dict[str, Any]]:
+    """`summary` as plain data: per compared metric, the outputs of each verdict and the medians'."""
+    summary = {}
+    for name, median in judged.medians.items():
+        tally = judged.counts[name]
+        summary[name] = {verdict.value: tally[verdict] for verdict in Verdict} | {"verdict": median.verdict}
+    return summary
 
 
 def comparison_cursor(position: Position) -> str:

@@ -76,7 +76,10 @@ class ComparedOutput:
 
 
 @dataclass(frozen=True)
-class ComparisonResult:
+class JudgedBatch:
+    """Every output of the commit's batch matched with the reference batch and judged, before paging:
+    what `GET /api/v2/compare` pages through and `GET /api/v2/verdict` sums up."""
+
     project_id: str
     batch: str
     commit: CommitView  # with only the compared batch
@@ -84,9 +87,21 @@ class ComparisonResult:
     reference_project: str
     reference_batch: str
     reference_reason: ReferenceReason
+    names: list[str]  # the compared metrics, in the order of the runs' values
+    rules: list[MetricRule]  # their rules, in the same order
     medians: dict[str, MedianComparison]
     counts: dict[str, Counter[Verdict]]
-    outputs: list[ComparedOutput]
+    judged: list[JudgedPair]  # in `Pair.sort_key` order
+
+    def details(self, item: JudgedPair) -> dict[str, MetricVerdict]:
+        """The values, deltas and verdicts of a judged output's metrics."""
+        return details(item, self.names, self.rules)
+
+
+@dataclass(frozen=True)
+class ComparisonResult:
+    judged: JudgedBatch
+    outputs: list[ComparedOutput]  # the page
     next_position: Position | None
 
 
@@ -101,7 +116,27 @@ class _Reference:
 async def compare(
     session: AsyncSession, query: CompareQuery, *, check_readable: Callable[[str], None]
 ) -> ComparisonResult:
-    """Compare `query.batch` of `query.commit` with the reference batch (see `ReferenceReason`).
+    """`judge_batch`, and the page of outputs `query` asks for."""
+    judged = await judge_batch(session, query, check_readable=check_readable)
+    found, next_position = page(
+        judged.judged,
+        verdict=query.verdict,
+        metric=None if query.metric is None else judged.names.index(query.metric),
+        after=query.after,
+        limit=query.limit,
+    )
+    return ComparisonResult(
+        judged=judged,
+        outputs=[ComparedOutput(item, judged.details(item)) for item in found],
+        next_position=next_position,
+    )
+
+
+async def judge_batch(
+    session: AsyncSession, query: CompareQuery, *, check_readable: Callable[[str], None]
+) -> JudgedBatch:
+    """Match and judge every output of `query.batch` of `query.commit` against the reference batch
+    (see `ReferenceReason`); the paging fields of `query` are not used.
 
     `check_readable` raises unless the caller may read a project: it is called on the reference's
     project when it is another one.
@@ -129,14 +164,7 @@ async def compare(
     ordered_rules = list(metric_rules.values())
     pairs = sort_pairs(match(runs[batch_id], runs[reference_batch_id]))
     judged = [judge_pair(pair, ordered_rules) for pair in pairs]
-    found, next_position = page(
-        judged,
-        verdict=query.verdict,
-        metric=None if query.metric is None else names.index(query.metric),
-        after=query.after,
-        limit=query.limit,
-    )
-    return ComparisonResult(
+    return JudgedBatch(
         project_id=query.project_id,
         batch=query.batch,
         commit=mine,
@@ -144,10 +172,11 @@ async def compare(
         reference_project=reference.project_id,
         reference_batch=reference.batch,
         reference_reason=reference.reason,
+        names=names,
+        rules=ordered_rules,
         medians=_medians(mine.stats[batch_id], theirs.stats[reference_batch_id], metric_rules),
         counts=counts(judged, names),
-        outputs=[ComparedOutput(item, details(item, names, ordered_rules)) for item in found],
-        next_position=next_position,
+        judged=judged,
     )
 
 
