@@ -45,9 +45,10 @@ format: deps ## Format the code
 	@$(UV) run ruff check --fix .
 
 migrate: deps ## Apply database migrations (qa_api, the metrics broker's spool, the webhook listener's inbox)
-	@cd services/qa_api && $(UV) run alembic upgrade head
-	@cd services/metrics_broker && $(UV) run alembic upgrade head
-	@cd services/webhook_listener && $(UV) run alembic upgrade head
+	@# from the repository root, whose .env the migrations read as the services do
+	@$(UV) run alembic -c services/qa_api/alembic.ini upgrade head
+	@$(UV) run alembic -c services/metrics_broker/alembic.ini upgrade head
+	@$(UV) run alembic -c services/webhook_listener/alembic.ini upgrade head
 
 bench: deps ## Run the benchmarks (starts throwaway servers)
 	@$(UV) run python bench/qa_api.py
