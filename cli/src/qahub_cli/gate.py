@@ -1,9 +1,10 @@
 """`qahub gate`: wait for a commit's batch to finish, then pass or fail it on `GET /api/v2/verdict`.
 
 Exit statuses: 0 pass, 1 fail, 2 anything that kept the gate from deciding (the server unreachable or
-answering an error: an unknown commit, a bad token; still pending when `--timeout` expires; bad
-options). The verdict's table (or, with `--json`, the verdict itself) goes to stdout; progress and the
-one-line outcome go to stderr.
+answering an error: an unknown commit, a bad token; an answer that is not a verdict, such as a proxy's
+sign-in page; still pending when `--timeout` expires; bad options). CI reads 1 as a regression, so
+nothing but a `fail` verdict exits 1. The verdict's table (or, with `--json`, the verdict itself) goes
+to stdout; progress and the one-line outcome go to stderr.
 """
 
 from __future__ import annotations
@@ -24,6 +25,23 @@ EXIT_PASS, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
 # answers worth waiting out while the batch runs: a proxy or a restarting server
 _TRANSIENT = {502, 503, 504}
 _HEARTBEAT_S = 60.0  # without a terminal, a progress line at least this often
+_STATUSES = {"pending", "pass", "fail"}
+# what the gate reads of `GET /api/v2/verdict`'s answer (qa_api's `BatchVerdict`)
+_VERDICT_KEYS = (
+    "status",
+    "description",
+    "project",
+    "commit",
+    "batch",
+    "reference",
+    "outputs",
+    "reasons",
+    "worse",
+    "worse_count",
+    "better_count",
+    "summary",
+)
+_NESTED_KEYS = {"reference": ("sha", "batch", "project", "reason"), "outputs": ("done", "total")}
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$")
 _SECONDS_PER_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -97,6 +115,7 @@ class Progress:
         if self._tty and self._last is not None:
             self._stream.write("\n")
             self._stream.flush()
+            self._last = None
 
 
 def _duration(seconds: float) -> str:
@@ -131,6 +150,7 @@ def wait_for_verdict(
                 error(str(failure))
             typer.echo(f"qahub gate: {failure}; trying again", err=True)
         else:
+            _check_verdict(verdict, target.url)
             last = verdict
             if verdict["status"] != "pending":
                 progress.end()
@@ -141,6 +161,29 @@ def wait_for_verdict(
             progress.end()
             raise _Timeout(last, timeout_s)
         sleep(min(interval_s, deadline - now))
+
+
+def _check_verdict(answer: Any, url: str) -> None:
+    """Exits with status 2 unless `answer` has a verdict's status and the keys the gate reads."""
+    if not isinstance(answer, dict):
+        error(f"{url} answered {type(answer).__name__} JSON, not a verdict")
+    missing = [key for key in _VERDICT_KEYS if key not in answer]
+    for key, inner in _NESTED_KEYS.items():
+        if key in answer:
+            if not isinstance(answer[key], dict):
+                missing.append(key)
+            else:
+                missing += [f"{key}.{name}" for name in inner if name not in answer[key]]
+    if "status" in answer and answer["status"] not in _STATUSES:
+        error(f"{url} answered a verdict status of {_short(answer['status'])}, not pending, pass or fail")
+    if missing:
+        shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
+        error(f"{url} answered JSON that is not a verdict: no {shown}")
+
+
+def _short(value: Any) -> str:
+    text = " ".join(repr(value).split())
+    return text if len(text) <= 60 else f"{text[:57]}..."
 
 
 class _Timeout(Exception):
@@ -213,8 +256,28 @@ def report(verdict: dict[str, Any]) -> list[str]:
 
 
 def run(target: Server, query: GateQuery, *, timeout_s: float, interval_s: float, as_json: bool) -> NoReturn:
-    """Wait, print the verdict, and exit 0 (pass), 1 (fail) or 2 (see the module's docstring)."""
+    """Wait, print the verdict, and exit 0 (pass), 1 (fail) or 2 (see the module's docstring): anything
+    unexpected (an answer shaped unlike a verdict) exits 2 with one line, never 1 with a traceback."""
     progress = Progress(sys.stderr)
+    try:
+        _decide(target, query, timeout_s=timeout_s, interval_s=interval_s, as_json=as_json, progress=progress)
+    except typer.Exit:
+        raise
+    except Exception as unexpected:  # CI must not read a crash as a regression
+        progress.end()
+        detail = " ".join(str(unexpected).split())
+        error(f"cannot read {target.url}'s answer as a verdict: {type(unexpected).__name__}: {detail}")
+
+
+def _decide(
+    target: Server,
+    query: GateQuery,
+    *,
+    timeout_s: float,
+    interval_s: float,
+    as_json: bool,
+    progress: Progress,
+) -> NoReturn:
     try:
         verdict = wait_for_verdict(
             target, query, timeout_s=timeout_s, interval_s=interval_s, progress=progress

@@ -14,8 +14,8 @@ TIMEOUT_S = 30.0
 
 
 class RequestFailed(Exception):
-    """A request without an answer (the server unreachable) or with an error answer; the message is
-    what to tell the user."""
+    """A request without an answer (the server unreachable), with an error answer, or with an answer
+    qa_api does not give (a redirect, a body that is not JSON); the message is what to tell the user."""
 
     def __init__(self, message: str, status_code: int | None = None) -> None:
         super().__init__(message)
@@ -60,7 +60,23 @@ class Server:
             raise RequestFailed(
                 f"{_error_message(response)} (HTTP {response.status_code})", response.status_code
             )
-        return response.json() if response.content else None
+        if response.is_redirect:
+            # qa_api never redirects: a proxy in front of it (a sign-in page) or a wrong URL does
+            where = response.headers.get("location", "nowhere")
+            raise RequestFailed(
+                f"{self.url} redirects to {where}, not a qa_api answer (HTTP {response.status_code})",
+                response.status_code,
+            )
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError as error:
+            kind = response.headers.get("content-type", "no content type")
+            raise RequestFailed(
+                f"{self.url} answered {kind}, not JSON: not a qa_api answer (HTTP {response.status_code})",
+                response.status_code,
+            ) from error
 
 
 def _error_message(response: httpx.Response) -> str:
