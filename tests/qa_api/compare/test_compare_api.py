@@ -343,6 +343,47 @@ async def test_bad_comparisons_are_refused_in_the_error_envelope_naming_the_culp
     assert named in error["message"] + str(error["details"])
 
 
+@pytest.mark.parametrize("route", ["/api/v2/compare", "/api/v2/verdict"])
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ({"commit": "ab\x00cd"}, "commit"),
+        ({"commit": _sha(2), "reference": "ab\x00cd"}, "reference"),
+        ({"commit": _sha(2), "batch": "ab\x00cd"}, "batch"),
+        ({"commit": _sha(2), "reference": _sha(1), "reference_batch": "ab\x00cd"}, "reference_batch"),
+    ],
+)
+async def test_a_nul_character_in_a_parameter_is_a_422_naming_it_on_compare_and_verdict(
+    client: httpx.AsyncClient, route: str, params: dict[str, Any], named: str
+) -> None:
+    await _commit(client, 1, {"A.jpg": {"psnr": 40.0}})
+    await _commit(client, 2, {"A.jpg": {"psnr": 41.0}}, parent=1)
+
+    response = await client.get(route, params={"project": PROJECT} | params)
+
+    # PostgreSQL text cannot hold NUL: without the check the query fails in asyncpg, a 500
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "invalid_input"
+    assert error["message"] == f"query.{named}: must not contain a NUL character"
+
+
+async def test_a_nul_character_in_metric_is_a_422_even_without_metric_definitions(
+    client: httpx.AsyncClient,
+) -> None:
+    # without definitions no name is refused as unknown, so the name reaches the database
+    await _commit(client, 1, {"A.jpg": {"psnr": 40.0}}, qaboard_metrics={})
+    await _commit(client, 2, {"A.jpg": {"psnr": 41.0}}, parent=1, qaboard_metrics={})
+
+    response = await client.get(
+        "/api/v2/compare",
+        params={"project": PROJECT, "commit": _sha(2), "metrics": "psnr", "metric": "a\x00b"},
+    )
+
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["message"] == "query.metric: must not contain a NUL character"
+
+
 async def test_a_metric_is_only_refused_as_unknown_when_the_project_defines_its_metrics(
     client: httpx.AsyncClient,
 ) -> None:

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Query
-from pydantic import TypeAdapter, ValidationError
+from pydantic import AfterValidator, TypeAdapter, ValidationError
 
 from qahub_shared.errors import InvalidInput
 from qahub_shared.schemas.identifiers import ProjectId
@@ -30,6 +30,17 @@ def valid_project_id(value: str, *, field: str) -> str:
 
 
 ProjectParam = Annotated[str, Depends(project_id)]
+
+
+def _without_nul(value: str | None) -> str | None:
+    if value is not None and "\x00" in value:
+        raise ValueError("must not contain a NUL character")
+    return value
+
+
+# PostgreSQL text cannot hold NUL (asyncpg raises, a 500): a query parameter compared with a column
+# refuses it with a 422 naming the parameter. Use it as `Annotated[str, Query(...), WithoutNul]`.
+WithoutNul = AfterValidator(_without_nul)
 
 
 def metric_names(raw: str | None) -> list[str]:

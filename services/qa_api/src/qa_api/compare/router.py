@@ -12,7 +12,7 @@ from qa_api.compare.schemas import Comparison
 from qa_api.compare.service import CompareQuery
 from qa_api.compare.verdicts import DEFAULT_TOLERANCE, Verdict
 from qa_api.deps import ReadableProject, ReadAccess, SessionDep
-from qa_api.params import DEFAULT_LIMIT, Cursor, Limit, metric_names, valid_project_id
+from qa_api.params import DEFAULT_LIMIT, Cursor, Limit, WithoutNul, metric_names, valid_project_id
 from qahub_shared.errors import InvalidInput
 from qahub_shared.schemas.pagination import decode_cursor
 
@@ -31,7 +31,7 @@ def _position(cursor: str | None) -> Position | None:
 
 # the parameters `GET /api/v2/verdict` (qa_api.gate) shares with `GET /api/v2/compare`
 CommitParam = Annotated[
-    str, Query(min_length=1, max_length=255, description="A sha (or prefix), branch or tag.")
+    str, Query(min_length=1, max_length=255, description="A sha (or prefix), branch or tag."), WithoutNul
 ]
 ReferenceParam = Annotated[
     str | None,
@@ -42,8 +42,11 @@ ReferenceParam = Annotated[
         "of `commit` with finished results on the project's reference branch (for a commit on "
         "another branch: its fork point), else the latest commit with finished results there.",
     ),
+    WithoutNul,
 ]
-BatchParam = Annotated[str, Query(min_length=1, max_length=255, description="The commit's batch label.")]
+BatchParam = Annotated[
+    str, Query(min_length=1, max_length=255, description="The commit's batch label."), WithoutNul
+]
 ReferenceBatchParam = Annotated[
     str | None,
     Query(
@@ -51,6 +54,7 @@ ReferenceBatchParam = Annotated[
         max_length=255,
         description="The reference's batch label (default: the milestone's, else `batch`).",
     ),
+    WithoutNul,
 ]
 ReferenceProjectParam = Annotated[
     str | None,
@@ -104,6 +108,7 @@ async def compare(
             max_length=255,
             description="Only outputs with a value of this metric (with `verdict`: that verdict on it).",
         ),
+        WithoutNul,
     ] = None,
     verdict: Annotated[Verdict | None, Query(description="Only outputs with this verdict.")] = None,
     cursor: Cursor = None,
