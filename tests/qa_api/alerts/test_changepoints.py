@@ -175,6 +175,16 @@ def test_gaps_are_detected_as_their_filled_values() -> None:
     assert indexes(find_change_points(gappy)) == [6]
 
 
+def test_two_flat_regimes_change_once_where_they_meet_not_again_from_rounding() -> None:
+    # the second regime's means round apart when split (0.7 vs 0.7000000000000001): no point at 41
+    assert indexes(find_change_points([0.1] * 24 + [0.7] * 24)) == [24]
+
+
+def test_a_constant_series_of_tiny_values_has_no_change_point_whatever_its_length() -> None:
+    # 1e-300 squared underflows to a spread of 0, so means an ulp apart looked certain (77 of 117 lengths)
+    assert [n for n in range(3, 120) if find_change_points([1e-300] * n)] == []
+
+
 def test_an_infinite_value_is_refused() -> None:
     with pytest.raises(ValueError, match="finite"):
         find_change_points([1.0, math.inf, 1.0])

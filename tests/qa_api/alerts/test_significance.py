@@ -40,6 +40,26 @@ def test_flat_sides_are_certain_when_their_means_differ_and_equal_otherwise() ->
     assert compare(np.ones(3), np.ones(4)).pvalue == 1.0
 
 
+def test_means_apart_by_rounding_are_equal_whatever_the_spread() -> None:
+    # a run of 0.7s cut at 41: means 0.7 and 0.7000000000000001, a spread of 1e-16 (p = 3e-4 as a t-test)
+    series = np.array([0.1] * 24 + [0.7] * 24)
+    before, after = series[24:41], series[41:]
+    assert np.mean(before) != np.mean(after)
+    assert compare(before, after).pvalue == 1.0
+
+
+def test_sides_flat_up_to_rounding_whose_means_differ_are_certain() -> None:
+    wobble = 1e-13  # a spread within rounding of 1.0, a difference of means beyond it
+    before = np.array([1.0, 1.0 + wobble, 1.0, 1.0 + wobble])
+    after = np.array([1.0 + 5e-12, 1.0 + 5e-12 + wobble, 1.0 + 5e-12, 1.0 + 5e-12 + wobble])
+    assert compare(before, after).pvalue == 0.0
+
+
+def test_an_infinite_value_is_refused() -> None:
+    with pytest.raises(ValueError, match="finite"):
+        compare(np.array([1.0, np.inf]), np.array([1.0, 2.0]))
+
+
 def test_an_empty_side_is_refused() -> None:
     with pytest.raises(ValueError, match="at least one point"):
         compare(np.array([]), np.array([1.0, 2.0]))

@@ -17,9 +17,10 @@ Hunt for Performance Regressions", Fleming et al., ICPE 2023), written over nump
 Missing values (None or NaN) take the previous value, leading ones the first value present. A flat
 series has no change point, nor has a series with fewer than 3 values.
 
-Two deliberate departures from Otava: after a drop, both neighbours are tested again (Otava retests
-the right neighbour and the point after it, leaving the left one's figures stale), and two flat sides
-with equal means give p = 1 rather than NaN.
+Deliberate departures from Otava: after a drop, both neighbours are tested again (Otava retests the
+right neighbour and the point after it, leaving the left one's figures stale); two flat sides with
+equal means give p = 1 rather than NaN; and float rounding is no change (means equal within a relative
+1e-12 are equal, a spread that small is none: `significance`), so a flat regime has no point in it.
 """
 
 from __future__ import annotations
@@ -91,7 +92,8 @@ def find_change_points(
     max_pvalue: float = DEFAULT_MAX_PVALUE,
     min_magnitude: float = DEFAULT_MIN_MAGNITUDE,
 ) -> list[ChangePoint]:
-    """The change points of a series, in order.
+    """The change points of a series, in order; raises ValueError on an infinite value (None and NaN are
+    gaps, filled as the module's docstring says).
 
     Time and memory grow with the square of min(window_len, len(values)): a window of 1,000 points
     costs about 150 ms of CPU, a few windows of 50 about 15 ms over 1,000 points.

@@ -4,6 +4,12 @@ As Apache Otava does, each side's spread is its population standard deviation (d
 single point), and the test pools the variances (equal variances assumed). Two points in all give no
 evidence (p = 1). Two flat sides give p = 0 when their means differ and p = 1 when they are equal
 (Otava gets NaN there, which no threshold accepts).
+
+Float rounding is not a change: means within `RELATIVE_EPSILON` of the larger one in absolute value
+are equal (p = 1), and a pooled spread within it of that mean is no spread, so the sides are flat
+(p = 0, their means differing). Without this, a run of 0.7s split in two has means an ulp apart and a
+spread of 1e-16, which the t-test finds significant (p = 3e-4), and a series of 1e-300s, whose squares
+underflow to a spread of 0, changes wherever its means round apart. Infinite values are refused.
 """
 
 from __future__ import annotations
@@ -16,6 +22,9 @@ from numpy.typing import NDArray
 from scipy.special import stdtr
 
 Floats = NDArray[np.float64]
+
+# about 4,500 ulps: the rounding of a mean or a deviation over many points, far below a real change
+RELATIVE_EPSILON = 1e-12
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,10 +56,12 @@ class Comparison:
 
 
 def compare(before: Floats, after: Floats) -> Comparison:
-    """Compares two non-empty segments."""
+    """Compares two non-empty segments of finite values; raises ValueError otherwise."""
     n1, n2 = len(before), len(after)
     if n1 == 0 or n2 == 0:
         raise ValueError("both segments need at least one point")
+    if not (np.isfinite(before).all() and np.isfinite(after).all()):
+        raise ValueError("values must be finite")
     mean1, mean2 = float(np.mean(before)), float(np.mean(after))
     std1 = float(np.std(before)) if n1 > 1 else 0.0
     std2 = float(np.std(after)) if n2 > 1 else 0.0
@@ -64,13 +75,17 @@ def compare(before: Floats, after: Floats) -> Comparison:
 
 
 def _pvalue(mean1: float, std1: float, n1: int, mean2: float, std2: float, n2: int) -> float:
-    """The two-sided p-value of the pooled t statistic (what `scipy.stats.ttest_ind_from_stats` gives)."""
+    """The two-sided p-value of the pooled t statistic (what `scipy.stats.ttest_ind_from_stats` gives),
+    with rounding taken for equality (see the module's docstring)."""
     df = n1 + n2 - 2
     if df <= 0:
         return 1.0
+    tolerance = RELATIVE_EPSILON * max(abs(mean1), abs(mean2))
+    if abs(mean1 - mean2) <= tolerance:
+        return 1.0
     pooled = ((n1 - 1) * std1**2 + (n2 - 1) * std2**2) / df
+    if math.sqrt(pooled) <= tolerance:
+        return 0.0
     scale = math.sqrt(pooled * (1 / n1 + 1 / n2))
-    if scale == 0:
-        return 1.0 if mean1 == mean2 else 0.0
     t = (mean1 - mean2) / scale
     return float(2 * stdtr(df, -abs(t)))
