@@ -1,7 +1,8 @@
 """Where `qahub login` keeps its token: one per server, in a file only its owner can read.
 
-`$QAHUB_CONFIG_DIR/credentials.json` (the variable from the environment, else from `./.env`), by default
-`$XDG_CONFIG_HOME/qahub/` (`~/.config/qahub/`). A token is only ever sent to the server it came from.
+`$QAHUB_CONFIG_DIR/credentials.json` (the variable from the environment, else from the checkout's
+`.env`), by default `$XDG_CONFIG_HOME/qahub/` (`~/.config/qahub/`). A token is only ever sent to the
+server it came from.
 """
 
 from __future__ import annotations

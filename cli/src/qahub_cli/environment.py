@@ -1,9 +1,11 @@
-"""The `QAHUB_` variables `qahub` reads: from the environment, else from `.env` in the current directory.
+"""The `QAHUB_` variables `qahub` reads: from the environment, else from the `.env` of the QA Hub
+checkout it runs from (`./qahub`, or `uv run qahub` in the workspace).
 
-That is the file the services read when run from the same directory (the repository root with `make
-run`), so a port moved there moves for `qahub` too. Without a URL, the one of a service is derived from
-the address and port that service listens on; a wildcard address (`0.0.0.0`, `::`) means this machine to
-a client.
+That is the file `make run` and the services it starts read, so a port moved there moves for `qahub` too.
+A `.env` of the current directory is never read: `qahub gate` runs in CI inside the checkout of the
+project under test, whose files must not choose where tokens are sent. An installed `qahub` (`pip
+install ./cli`) reads no `.env` at all. Without a URL, the one of a service is derived from the address
+and port that service listens on; a wildcard address (`0.0.0.0`, `::`) means this machine to a client.
 """
 
 from __future__ import annotations
@@ -14,20 +16,28 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-ENV_FILE = ".env"
 # the addresses a server listens on to be reached on every interface: a client reaches it on loopback
 _WILDCARDS = {"0.0.0.0": "127.0.0.1", "::": "::1", "[::]": "::1"}  # noqa: S104  (compared, not bound)
 
 
 def variable(name: str) -> str | None:
-    """`name` from the environment, else from `./.env`; an empty value counts as unset."""
+    """`name` from the environment, else from the checkout's `.env`; an empty value counts as unset."""
     return os.environ.get(name) or _env_file().get(name) or None
+
+
+def checkout_env_file() -> Path | None:
+    """The `.env` at the root of the QA Hub checkout this code runs from (the workspace installs `cli/`
+    in place); None for an installed package."""
+    root = Path(__file__).resolve().parents[3]
+    if (root / "cli" / "pyproject.toml").is_file() and (root / "deploy" / "local" / "run.sh").is_file():
+        return root / ".env"
+    return None
 
 
 @functools.cache
 def _env_file() -> dict[str, str]:
-    path = Path(ENV_FILE)
-    if not path.is_file():
+    path = checkout_env_file()
+    if path is None or not path.is_file():
         return {}
     return {name: value for name, value in dotenv_values(path).items() if value}
 

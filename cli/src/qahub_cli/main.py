@@ -16,8 +16,9 @@ http://$QAHUB_QA_API_HOST:$QAHUB_QA_API_PORT (default http://127.0.0.1:5151; a h
 means this machine). `qahub repo` talks to the webhook listener, `$QAHUB_WEBHOOK_URL`, else
 http://$QAHUB_WEBHOOK_HOST:$QAHUB_WEBHOOK_PORT (default http://127.0.0.1:5152). The token sent is
 `$QAHUB_TOKEN` when set, else the one `qahub login` stored for that server (in `$QAHUB_CONFIG_DIR`, default
-~/.config/qahub). Each variable is read from the environment, else from `.env` in the current directory,
-as the services read them. Errors go to stderr, with exit status 1.
+~/.config/qahub). Each variable is read from the environment, else from the `.env` of the QA Hub checkout
+qahub runs from, as `make run` reads it (never from the current directory's). Errors go to stderr, with
+exit status 1.
 """
 
 from __future__ import annotations
@@ -130,7 +131,7 @@ def main(
             envvar="QAHUB_API_URL",
             default_factory=_default_api_url,
             help="The qa_api server (default: $QAHUB_API_URL, else http://$QAHUB_QA_API_HOST:"
-            "$QAHUB_QA_API_PORT, from the environment or ./.env; else http://127.0.0.1:5151).",
+            "$QAHUB_QA_API_PORT, from the environment or the checkout's .env; else http://127.0.0.1:5151).",
             show_default=False,
         ),
     ],
@@ -139,8 +140,8 @@ def main(
         typer.Option(
             envvar="QAHUB_TOKEN",
             default_factory=lambda: variable("QAHUB_TOKEN"),
-            help="Token to send (default: $QAHUB_TOKEN, from the environment or ./.env, else the one "
-            "`qahub login` stored).",
+            help="Token to send (default: $QAHUB_TOKEN, from the environment or the checkout's .env, else "
+            "the one `qahub login` stored).",
             show_default=False,
         ),
     ],
@@ -302,7 +303,7 @@ def repo_main(
             envvar="QAHUB_WEBHOOK_URL",
             default_factory=_default_webhook_url,
             help="The webhook listener (default: $QAHUB_WEBHOOK_URL, else http://$QAHUB_WEBHOOK_HOST:"
-            "$QAHUB_WEBHOOK_PORT, from the environment or ./.env; else http://127.0.0.1:5152).",
+            "$QAHUB_WEBHOOK_PORT, from the environment or the checkout's .env; else http://127.0.0.1:5152).",
             show_default=False,
         ),
     ],

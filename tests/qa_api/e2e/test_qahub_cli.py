@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import shutil
 import stat
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -83,19 +85,35 @@ def fresh_shell(home: Path) -> dict[str, str]:
     return {"HOME": str(home), "PATH": "/usr/bin:/bin"}
 
 
-def test_the_wrapper_in_a_fresh_shell_reaches_qa_api_on_the_port_dotenv_names(
+def test_a_dotenv_in_the_current_directory_does_not_choose_where_the_token_goes(
     qa_api_server: LiveQaApi, tmp_path: Path
 ) -> None:
-    port = qa_api_server.url.rsplit(":", 1)[1]
+    # `qahub gate` runs in CI inside the checkout of the project under test: a `.env` there (a fork's
+    # merge request can add one) must not send the job's token to a server of its choosing. The `.env`
+    # qahub reads is its own checkout's (tests/test_readme.py moves ports there).
+    seen: list[str] = []
+
+    class Recorder(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.headers.get("Authorization", ""))
+            self.send_response(500)
+            self.end_headers()
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    recorder = http.server.HTTPServer(("127.0.0.1", 0), Recorder)
+    threading.Thread(target=recorder.serve_forever, daemon=True).start()
     project = tmp_path / "checkout"
     project.mkdir()
-    # as `make run` reads it: qa_api listens on every interface, on a port of its own
-    (project / ".env").write_text(f"QAHUB_QA_API_HOST=0.0.0.0\nQAHUB_QA_API_PORT={port}\n")
-    env = fresh_shell(tmp_path / "home")
-
-    def qahub(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(ROOT / "qahub"), *args],
+    (project / ".env").write_text(
+        f"QAHUB_API_URL=http://127.0.0.1:{recorder.server_address[1]}\nQAHUB_CONFIG_DIR={project}\n"
+    )
+    port = qa_api_server.url.rsplit(":", 1)[1]
+    env = {**fresh_shell(tmp_path / "home"), "QAHUB_QA_API_PORT": port, "QAHUB_TOKEN": "ci-secret-token"}
+    try:
+        whoami = subprocess.run(
+            [str(ROOT / "qahub"), "whoami"],
             cwd=project,
             env=env,
             capture_output=True,
@@ -103,14 +121,14 @@ def test_the_wrapper_in_a_fresh_shell_reaches_qa_api_on_the_port_dotenv_names(
             check=False,
             timeout=120,
         )
+    finally:
+        recorder.shutdown()
+        recorder.server_close()
 
-    login = qahub("login", "--username", "admin", "--password", qa_api_server.admin_password)
-    whoami = qahub("whoami", "--json")
-
-    assert login.returncode == 0, login.stderr
-    assert f"Logged in to http://127.0.0.1:{port} as admin" in login.stderr
-    assert whoami.returncode == 0, whoami.stderr
-    assert json.loads(whoami.stdout)["username"] == "admin"
+    assert seen == []
+    # qa_api, on the port the environment names, refused the token
+    assert whoami.returncode == 1
+    assert f"http://127.0.0.1:{port}" in whoami.stderr or "HTTP 401" in whoami.stderr, whoami.stderr
 
 
 def test_the_wrapper_without_uv_says_how_to_get_it(tmp_path: Path) -> None:
@@ -137,4 +155,4 @@ def test_help_says_where_the_server_address_comes_from(qahub: Qahub) -> None:
     assert shown.returncode == 0
     assert "http://$QAHUB_QA_API_HOST:$QAHUB_QA_API_PORT" in text
     assert "a host of 0.0.0.0 or :: means this machine" in text
-    assert "from `.env` in the current directory" in text
+    assert "never from the current directory's" in text
