@@ -106,20 +106,33 @@ def test_production_refusing_a_development_default_says_which_variable_to_set(tm
     ]
 
 
-def test_the_credentials_of_a_url_given_are_never_shown(tmp_path: Path) -> None:
-    started = run_service("qa_api", tmp_path, QAHUB_DATABASE_URL="mysql://qahub:hunter2@db.internal/qahub")
+@pytest.mark.parametrize(
+    "refused",
+    [
+        "mysql://qahub:hunter2@db.internal/qahub",
+        "postgres:hunter2@localhost/qahub",  # no scheme
+        "host=localhost user=postgres password=hunter2 dbname=qahub",  # libpq's keywords
+        "mysql://u:hunter2 and more@h/db",  # a space in the password
+    ],
+)
+def test_a_url_refused_is_never_shown_whatever_it_holds(tmp_path: Path, refused: str) -> None:
+    started = run_service("qa_api", tmp_path, QAHUB_DATABASE_URL=refused)
+
+    assert started.returncode == BAD_SETTINGS
+    assert started.stderr.splitlines() == [
+        "qa_api: QAHUB_DATABASE_URL=<hidden> is not allowed: must be a PostgreSQL URL "
+        "(postgresql://user:password@host:port/db)"
+    ]
+
+
+def test_the_credentials_of_another_url_are_never_shown(tmp_path: Path) -> None:
     refused_api = run_service(
         "webhook_listener", tmp_path, QAHUB_API_URL="ftp://ci:s3cr3t-t0ken@qa.internal/"
     )
 
-    assert started.returncode == refused_api.returncode == BAD_SETTINGS
-    assert started.stderr.splitlines() == [
-        "qa_api: QAHUB_DATABASE_URL='mysql://***@db.internal/qahub' is not allowed: must be a PostgreSQL URL "
-        "(postgresql://user:password@host:port/db)"
-    ]
+    assert refused_api.returncode == BAD_SETTINGS
     assert refused_api.stderr.splitlines() == [
-        "webhook_listener: QAHUB_API_URL='ftp://***@qa.internal/' is not allowed: must be an http:// or "
-        "https:// URL"
+        "webhook_listener: QAHUB_API_URL=<hidden> is not allowed: must be an http:// or https:// URL"
     ]
 
 

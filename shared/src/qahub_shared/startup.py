@@ -7,7 +7,8 @@ the value given and what is allowed:
     qa_api: QAHUB_ENV='prod' is not allowed: dev or production
     qa_api: QAHUB_QA_API_PORT='abc' is not allowed: an integer from 1 to 65535
 
-A secret's value (a `SecretStr` field) is never shown, nor the credentials of a URL. `start_service`,
+A secret's value (a `SecretStr` field) is never shown, nor the value of a URL setting (`*_url`: a URL
+that is not valid may hold its password anywhere), nor the credentials of a URL elsewhere. `start_service`,
 what each service's `__main__` calls, also configures logging and warns (one WARNING line each) about
 every `QAHUB_` variable that nothing of QA Hub reads, with the known name closest to it.
 """
@@ -91,7 +92,7 @@ def _validation_problems(settings_class: type[BaseSettings], error: ValidationEr
             continue
         variable = _variable(settings_class, field_name)
         allowed = message if detail["type"] == "value_error" else _allowed(field)
-        shown = _shown(field, given.get(variable, detail.get("input")))
+        shown = _shown(field_name, field, given.get(variable, detail.get("input")))
         problems.append(f"{variable}={shown} is not allowed: {allowed}")
     return problems
 
@@ -102,7 +103,7 @@ def _settings_error_problem(settings_class: type[BaseSettings], error: SettingsE
     if match is None or field is None:
         return str(error)
     variable = _variable(settings_class, match.group(1))
-    shown = _shown(field, _given_values(settings_class).get(variable))
+    shown = _shown(match.group(1), field, _given_values(settings_class).get(variable))
     return f"{variable}={shown} is not allowed: {_allowed(field)}"
 
 
@@ -134,8 +135,10 @@ def _read_env_file(settings_class: type[BaseSettings], path: Path) -> Mapping[st
     return {name: value for name, value in values.items() if value is not None}
 
 
-def _shown(field: FieldInfo, value: Any) -> str:
-    if SecretStr in _kinds(field):
+def _shown(name: str, field: FieldInfo, value: Any) -> str:
+    # A URL that is not a valid one may hold a password anywhere (no scheme, a libpq keyword string, a
+    # space in the password): never shown, like a secret.
+    if SecretStr in _kinds(field) or name.endswith("_url"):
         return "<hidden>"
     text = value if isinstance(value, str) else repr(value)
     text = _URL_CREDENTIALS.sub("://***@", text)
