@@ -65,7 +65,12 @@ running() {
   pid=$(cat "$dir/influxd.pid")
   # a killed influxd nobody has reaped yet is a zombie: gone, though kill -0 still finds it
   state=$(ps -o stat= -p "$pid" 2>/dev/null) || return 1
-  [ "${state:0:1}" != Z ]
+  [ "${state:0:1}" != Z ] || return 1
+  # after a reboot or a crash, the pid may be another program's: ours is `influxd -config <this folder's>`
+  local args
+  args=$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+  [ "$(basename "$(sed -n 1p <<<"$args")")" = influxd ] && [ "$(sed -n 2p <<<"$args")" = -config ] || return 1
+  [ "$(readlink -f "$(sed -n 3p <<<"$args")")" = "$(readlink -f "$dir/influxdb.conf")" ]
 }
 
 start() {

@@ -78,7 +78,8 @@ protect() {
   new_password "$dir/password.new"
   local statement="ALTER ROLE postgres PASSWORD '$(cat "$dir/password.new")'"
   if [ -n "$running" ]; then
-    "$bin/psql" -h "$dir" -p "$port" -U postgres -d postgres -qtAc "$statement" >/dev/null
+    # on stdin: a command line is readable by every local user (/proc/*/cmdline)
+    printf '%s;\n' "$statement" | "$bin/psql" -h "$dir" -p "$port" -U postgres -d postgres -qtA -f - >/dev/null
   else
     # single-user mode: no connection at all while the rules still say trust
     printf '%s;\n' "$statement" | as_owner "$bin/postgres" --single -D "$dir/data" postgres \

@@ -107,14 +107,16 @@ start_service() {
 
 # .env applies here as it does to the services (which read it themselves): variables of the shell win.
 if [ -f .env ]; then
-  eval "$(uv run --quiet python - <<'PY'
+  # on a line of its own: a failure inside `eval "$(...)"` would not stop the script
+  exports=$(uv run --quiet python - <<'PY'
 import os, shlex
 from dotenv import dotenv_values
 for name, value in dotenv_values(".env").items():
     if name.startswith("QAHUB_") and value is not None and name not in os.environ:
         print(f"export {name}={shlex.quote(value)}")
 PY
-)"
+)
+  eval "$exports"
 fi
 
 data_dir=${QAHUB_DATA_DIR:-.data}
@@ -278,9 +280,10 @@ sys.exit(1)' "$api_url/readyz" "$qa_api"
 # The webhook listener sends commits to qa_api with a `commits:write` token. Without one configured, dev
 # mode makes one as the first admin (its password is known here) and keeps it for the next starts.
 listener_token() {
-  local file="$data_dir/webhook-listener-token" cli="$data_dir/webhook-listener-cli" old_id="" verdict=""
+  local file="$data_dir/webhook-listener-token" old_id="" verdict=""
   if [ -s "$file" ] \
-     && QAHUB_TOKEN=$(cat "$file") run_step uv run --quiet qahub whoami --json >"$run_tmp/whoami" 2>/dev/null; then
+     && QAHUB_TOKEN=$(cat "$file") run_step uv run --quiet qahub --api-url "$api_url" whoami --json \
+       >"$run_tmp/whoami" 2>/dev/null; then
     read -r old_id verdict < <(python3 -c '
 import datetime, json, sys
 me = json.load(open(sys.argv[1]))
@@ -295,10 +298,19 @@ print(me["token_id"], "keep" if left > datetime.timedelta(days=1) else "renew")'
     fi
   fi
   install -m 600 /dev/null "$file.new"
-  if ! QAHUB_CONFIG_DIR="$cli" run_step uv run --quiet qahub login --username "${QAHUB_ADMIN_USERNAME:-admin}" \
-         --password "${QAHUB_ADMIN_PASSWORD:-qahub-dev-admin}" 2>"$run_tmp/error" \
-     || ! QAHUB_CONFIG_DIR="$cli" run_step uv run --quiet qahub token create --name webhook-listener \
-         --scope commits:write --expires 7d >"$file.new" 2>"$run_tmp/error"; then
+  install -m 600 /dev/null "$run_tmp/session"
+  # A session of the first admin, for what follows only (logged out at the end). Its password goes through
+  # the environment of one process, never a command line (which every local user can read in /proc).
+  if ! LOGIN_URL="$api_url/api/v2/auth/login" LOGIN_USERNAME="${QAHUB_ADMIN_USERNAME:-admin}" \
+       LOGIN_PASSWORD="${QAHUB_ADMIN_PASSWORD:-qahub-dev-admin}" run_step uv run --quiet python -c '
+import os, sys, httpx
+answer = httpx.post(os.environ["LOGIN_URL"], trust_env=False, timeout=30,
+                    json={"username": os.environ["LOGIN_USERNAME"], "password": os.environ["LOGIN_PASSWORD"]})
+if answer.status_code != 200:
+    sys.exit(f"login as the first admin: HTTP {answer.status_code} {answer.text[:200]}")
+print(answer.json()["access_token"])' >"$run_tmp/session" 2>"$run_tmp/error" \
+     || ! QAHUB_TOKEN=$(cat "$run_tmp/session") run_step uv run --quiet qahub --api-url "$api_url" token create \
+         --name webhook-listener --scope commits:write --expires 7d >"$file.new" 2>"$run_tmp/error"; then
     rm -f "$file.new"
     log "webhook listener: no QAHUB_WEBHOOK_QA_API_TOKEN and could not create one ($(tail -n 1 "$run_tmp/error")); deliveries will fail until set"
     return 0
@@ -307,12 +319,17 @@ print(me["token_id"], "keep" if left > datetime.timedelta(days=1) else "renew")'
   QAHUB_WEBHOOK_QA_API_TOKEN=$(cat "$file")
   log "webhook listener: created a commits:write token for it, kept in $file (set QAHUB_WEBHOOK_QA_API_TOKEN to choose one)"
   if [ -n "$old_id" ]; then
-    if QAHUB_CONFIG_DIR="$cli" run_step uv run --quiet qahub token revoke "$old_id" 2>"$run_tmp/error"; then
+    if QAHUB_TOKEN=$(cat "$run_tmp/session") run_step uv run --quiet qahub --api-url "$api_url" token revoke \
+         "$old_id" 2>"$run_tmp/error"; then
       log "webhook listener: revoked the token it replaces ($old_id)"
     else
       log "webhook listener: could not revoke the token it replaces, $old_id ($(tail -n 1 "$run_tmp/error"))"
     fi
   fi
+  LOGOUT_URL="$api_url/api/v2/auth/logout" QAHUB_TOKEN=$(cat "$run_tmp/session") run_step uv run --quiet python -c '
+import os, httpx
+httpx.post(os.environ["LOGOUT_URL"], trust_env=False, timeout=30,
+           headers={"Authorization": "Bearer " + os.environ["QAHUB_TOKEN"]})' 2>/dev/null || true
 }
 
 if [ -z "${QAHUB_WEBHOOK_QA_API_TOKEN:-}" ]; then
