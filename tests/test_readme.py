@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from tests.processes import free_port
-from tests.servers import ROOT
+from tests.servers import ROOT, server_folder
 
 README = ROOT / "README.md"
 START_TIMEOUT_S = 240.0
@@ -117,8 +117,18 @@ def test_readme_shows_its_commands_as_they_run_in_a_fresh_shell() -> None:
     assert "uv run qahub" not in README.read_text(), "uv is not on a fresh shell's PATH: use ./qahub"
 
 
-def test_readme_commands_work_in_a_fresh_shell_with_ports_moved_in_dotenv(tmp_path: Path) -> None:
-    tree = copy_of_the_tree(tmp_path / "qahub")
+@pytest.fixture
+def tree() -> Iterator[Path]:
+    """A copy of the tree where the servers' users reach its data dir (pytest's own folders are closed
+    to them: as root, their files would go to /var/lib/qahub, out of reach of this clean-up)."""
+    folder = server_folder("qahub-readme-")
+    try:
+        yield copy_of_the_tree(folder / "qahub")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_readme_commands_work_in_a_fresh_shell_with_ports_moved_in_dotenv(tree: Path, tmp_path: Path) -> None:
     home = Path.home()  # uv lives in ~/.local/bin, where `make` installed it
     ports = {name: free_port() for name in ("QA_API", "METRICS_BROKER", "WEBHOOK", "PG", "INFLUX")}
     (tree / ".env").write_text("".join(f"QAHUB_{name}_PORT={port}\n" for name, port in ports.items()))

@@ -12,7 +12,6 @@ import logging
 import os
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from qa_api.config import Settings as QaApiSettings
 from qa_api.main import create_app as create_qa_api
 from qahub_shared.logging import Outage
 from tests.processes import free_port
-from tests.servers import ROOT, migrate
+from tests.servers import ROOT, migrate, server_folder
 from webhook_listener.config import Settings as ListenerSettings
 from webhook_listener.main import create_app as create_listener
 
@@ -63,7 +62,7 @@ class StoppablePostgres:
 
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[StoppablePostgres]:
-    folder = Path(tempfile.mkdtemp(prefix="qahub-outage-"))
+    folder = server_folder("qahub-outage-")
     subprocess.run([SCRIPT, "install"], check=True)
     server = StoppablePostgres(folder / "pg")
     try:
