@@ -3,6 +3,7 @@ pages and filters, and bad input answered in the error envelope."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from qa_api.commits.repository import ANCESTRY_DEPTH
 from qa_api.config import Settings
 from tests.qa_api.builders import PROJECT, envelope, output_report, post_output, run_outputs
+from tests.qa_api.identity.helpers import bearer, create_token
 
 
 def _sha(n: int) -> str:
@@ -25,17 +27,19 @@ async def _commit(
     metrics_by_input: dict[str, dict[str, Any]],
     *,
     parent: int | None = None,
+    parents: list[int] | None = None,
     branch: str = "master",
     **overrides: Any,
 ) -> str:
-    """Report finished runs on commit `n` (authored on day `n`), a child of commit `parent`."""
+    """Report finished runs on commit `n` (authored on day `n`), a child of commit `parent` (or of
+    `parents`, in order)."""
     sha = _sha(n)
     await run_outputs(
         client,
         metrics_by_input,
         sha=sha,
         commit_branch=branch,
-        commit_parents=[_sha(parent)] if parent else [],
+        commit_parents=[_sha(p) for p in parents] if parents else [_sha(parent)] if parent else [],
         commit_authored_datetime=f"2026-11-{n:02d}T12:00:00+00:00",
         **overrides,
     )
@@ -160,6 +164,93 @@ async def test_a_commit_of_the_reference_branch_is_compared_with_its_nearest_anc
     await _commit(client, 4, {"A.jpg": {"psnr": 10.0}})
 
     comparison = await _compare(client, commit=_sha(3), metrics="psnr")
+
+    assert (comparison["reference"]["sha"], comparison["reference_reason"]) == (
+        _sha(1),
+        "previous_on_reference_branch",
+    )
+
+
+@pytest.fixture
+async def git_client(
+    client: httpx.AsyncClient, anonymous: httpx.AsyncClient, admin_token: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The webhook listener: a token with `commits:write` only."""
+    issued = await create_token(anonymous, admin_token, name="listener", scopes=["commits:write"])
+    anonymous.headers.update(bearer(issued["access_token"]))
+    yield anonymous
+    anonymous.headers.pop("Authorization", None)
+
+
+def _git_commit(n: int, *parents: int) -> dict[str, Any]:
+    when = f"2026-11-{n:02d}T12:00:00+00:00"
+    return {
+        "sha": _sha(n),
+        "parents": [_sha(parent) for parent in parents],
+        "author_name": "Ada",
+        "author_email": "ada@example.com",
+        "committer_name": "Ada",
+        "committer_email": "ada@example.com",
+        "authored_at": when,
+        "committed_at": when,
+        "message": f"commit {n}",
+    }
+
+
+async def _git_master(git_client: httpx.AsyncClient, tip: int, commits: list[dict[str, Any]]) -> None:
+    """Git says master's tip is commit `tip`: every commit it reaches is then on master."""
+    response = await git_client.post(
+        "/api/v2/git/updates",
+        json={
+            "project": PROJECT,
+            "commits": commits,
+            "refs": [{"kind": "branch", "name": "master", "sha": _sha(tip), "added": []}],
+        },
+    )
+    assert response.status_code == 200, response.text
+
+
+async def test_a_merge_commit_is_compared_with_its_first_parent_not_the_tip_it_merged(
+    client: httpx.AsyncClient, git_client: httpx.AsyncClient
+) -> None:
+    await _commit(client, 1, {"A.jpg": {"psnr": 40.0}})
+    # a feature commit that regressed, then merged into master: git makes it part of master's history
+    await _commit(client, 2, {"A.jpg": {"psnr": 30.0}}, parent=1, branch="feature")
+    await _commit(client, 3, {"A.jpg": {"psnr": 30.0}}, parents=[1, 2])
+    await _git_master(git_client, 3, [_git_commit(1), _git_commit(2, 1), _git_commit(3, 1, 2)])
+
+    comparison = await _compare(client, commit=_sha(3), metrics="psnr")
+    verdict = await client.get("/api/v2/verdict", params={"project": PROJECT, "commit": _sha(3)})
+
+    assert (comparison["reference"]["sha"], comparison["reference_reason"]) == (
+        _sha(1),
+        "previous_on_reference_branch",
+    )
+    assert verdict.status_code == 200, verdict.text
+    assert (verdict.json()["status"], verdict.json()["reference"]["sha"]) == ("fail", _sha(1))
+
+
+async def test_the_default_reference_is_the_nearest_with_results_in_the_first_parent_history(
+    client: httpx.AsyncClient, git_client: httpx.AsyncClient
+) -> None:
+    await _commit(client, 1, {"A.jpg": {"psnr": 40.0}})
+    # the first parent has no finished results; the merged feature tip has, one generation nearer
+    await post_output(
+        client,
+        output_report(
+            stage="running",
+            sha=_sha(2),
+            commit_parents=[_sha(1)],
+            commit_authored_datetime="2026-11-02T12:00:00+00:00",
+        ),
+    )
+    await _commit(client, 3, {"A.jpg": {"psnr": 10.0}}, parent=1, branch="feature")
+    await _commit(client, 4, {"A.jpg": {"psnr": 40.0}}, parents=[2, 3])
+    await _git_master(
+        git_client, 4, [_git_commit(1), _git_commit(2, 1), _git_commit(3, 1), _git_commit(4, 2, 3)]
+    )
+
+    comparison = await _compare(client, commit=_sha(4), metrics="psnr")
 
     assert (comparison["reference"]["sha"], comparison["reference_reason"]) == (
         _sha(1),
