@@ -273,6 +273,36 @@ async def test_without_known_history_the_reference_is_the_latest_commit_with_res
     )
 
 
+async def test_without_known_history_the_reference_is_never_a_commit_authored_after_it(
+    client: httpx.AsyncClient,
+) -> None:
+    await _commit(client, 1, {"A.jpg": {"psnr": 40.0}})
+    await _commit(client, 2, {"A.jpg": {"psnr": 42.0}}, branch="feature")
+    await _commit(client, 3, {"A.jpg": {"psnr": 41.0}})
+
+    comparison = await _compare(client, commit=_sha(2), metrics="psnr")
+
+    assert (comparison["reference"]["sha"], comparison["reference_reason"]) == (
+        _sha(1),
+        "latest_on_reference_branch",
+    )
+
+
+async def test_a_first_batch_has_no_default_reference_not_itself(client: httpx.AsyncClient) -> None:
+    await _commit(client, 1, {"A.jpg": {"psnr": 40.0}})
+
+    comparison = await client.get(
+        "/api/v2/compare", params={"project": PROJECT, "commit": _sha(1), "metrics": "psnr"}
+    )
+    verdict = await client.get("/api/v2/verdict", params={"project": PROJECT, "commit": _sha(1)})
+
+    assert comparison.status_code == verdict.status_code == 404, (comparison.text, verdict.text)
+    message = comparison.json()["error"]["message"]
+    assert verdict.json()["error"]["message"] == message
+    assert f"No reference for commit '{_sha(1)}'" in message
+    assert "before it on branch 'master' has finished results in batch 'default'" in message
+
+
 async def test_the_reference_can_be_a_commit_or_a_milestone_and_another_batch(
     client: httpx.AsyncClient,
 ) -> None:

@@ -214,19 +214,30 @@ def _has_results(batch_label: str | None) -> ColumnElement[bool]:
 
 
 async def latest_commit_with_results(
-    session: AsyncSession, project_id: str, branch: str, batch_label: str | None
+    session: AsyncSession,
+    project_id: str,
+    branch: str,
+    batch_label: str | None,
+    *,
+    before: Commit | None = None,
 ) -> Commit | None:
-    """The most recent commit seen on `branch` having a finished, successful output (in `batch_label`)."""
+    """The most recent commit seen on `branch` having a finished, successful output (in `batch_label`).
+
+    `before`: neither that commit nor one authored after it (nor, when it has an authoring date, one
+    without: it may be newer).
+    """
+    conditions = [
+        C.project_id == project_id,
+        on_branch(project_id, _ref_names(branch)),
+        _has_results(batch_label),
+    ]
+    if before is not None:
+        conditions.append(C.id != before.id)
+        if before.authored_at is not None:
+            conditions.append(C.authored_at <= before.authored_at)
     return (
         await session.execute(
-            select(Commit)
-            .where(
-                C.project_id == project_id,
-                on_branch(project_id, _ref_names(branch)),
-                _has_results(batch_label),
-            )
-            .order_by(C.authored_at.desc(), C.id.desc())
-            .limit(1)
+            select(Commit).where(*conditions).order_by(C.authored_at.desc(), C.id.desc()).limit(1)
         )
     ).scalar_one_or_none()
 
