@@ -293,3 +293,39 @@ async def test_a_reference_project_the_token_may_not_read_is_a_403(
     assert own.status_code == 404, own.text  # acme/vision has no such commit
     assert other.status_code == 403, other.text
     assert "other/audio" in other.json()["error"]["message"]
+
+
+async def test_a_batch_is_pending_while_the_reference_batch_is_still_running_then_judged_against_it(
+    client: httpx.AsyncClient,
+) -> None:
+    await _commit(client, 1, {"A.jpg": {"psnr": 40.0}})
+    for name in ("B.jpg", "C.jpg"):
+        await post_output(
+            client,
+            output_report(
+                name, stage="running", sha=_sha(1), commit_authored_datetime="2026-11-01T12:00:00+00:00"
+            ),
+        )
+    await _commit(client, 2, {"A.jpg": {"psnr": 40.0}, "B.jpg": {"psnr": 1.0}, "C.jpg": {"psnr": 40.0}})
+
+    waiting = await _verdict(client, commit=_sha(2))
+    for name in ("B.jpg", "C.jpg"):
+        await post_output(
+            client,
+            output_report(
+                name,
+                stage="finished",
+                metrics={"psnr": 40.0},
+                sha=_sha(1),
+                commit_authored_datetime="2026-11-01T12:00:00+00:00",
+            ),
+        )
+    judged = await _verdict(client, commit=_sha(2))
+
+    assert (waiting["status"], waiting["outputs"]) == (
+        "pending",
+        {"total": 3, "done": 3, "pending": 0, "failed": 0},
+    )
+    assert waiting["reasons"] == ["the reference batch is still running (2 outputs pending)"]
+    assert waiting["description"] == "3/3 outputs done; the reference batch is still running"
+    assert (judged["status"], judged["reasons"][0]) == ("fail", "1 output worse on psnr")
