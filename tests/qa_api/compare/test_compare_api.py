@@ -362,6 +362,29 @@ async def test_failed_runs_are_judged_against_runs_that_did_not_fail(client: htt
     assert (outputs["C.jpg"]["verdict"], outputs["C.jpg"]["failure"]) == ("same", "both")
 
 
+async def test_a_failed_run_is_the_verdict_of_every_metric_either_side_has_in_the_output_and_the_counts(
+    client: httpx.AsyncClient,
+) -> None:
+    await _commit(client, 1, {"A.jpg": {"psnr": 40.0, "loss": 1.0}})
+    # a failed run with no metrics, and one with some of them
+    await _commit(client, 2, {"A.jpg": {"is_failed": True}}, parent=1)
+    await _commit(client, 3, {"A.jpg": {"is_failed": True, "psnr": 40.0}}, parent=1)
+
+    for n in (2, 3):
+        comparison = await _compare(client, commit=_sha(n), metrics="psnr,loss")
+        filtered = await _compare(client, commit=_sha(n), metrics="psnr,loss", metric="psnr", verdict="worse")
+
+        (output,) = comparison["outputs"]
+        assert {name: metric["verdict"] for name, metric in output["metrics"].items()} == {
+            "psnr": "worse",
+            "loss": "worse",
+        }
+        for name in ("psnr", "loss"):
+            counted = {verdict: comparison["summary"][name][verdict] for verdict in ("worse", "missing")}
+            assert counted == {"worse": 1, "missing": 0}, (n, name)
+        assert [item["input_path"] for item in filtered["outputs"]] == ["A.jpg"]
+
+
 async def test_a_tolerance_in_the_metric_definitions_widens_the_band_of_same(
     client: httpx.AsyncClient,
 ) -> None:
