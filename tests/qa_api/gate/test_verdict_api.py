@@ -329,3 +329,25 @@ async def test_a_batch_is_pending_while_the_reference_batch_is_still_running_the
     assert waiting["reasons"] == ["the reference batch is still running (2 outputs pending)"]
     assert waiting["description"] == "3/3 outputs done; the reference batch is still running"
     assert (judged["status"], judged["reasons"][0]) == ("fail", "1 output worse on psnr")
+
+
+async def test_huge_metric_values_are_judged_without_a_delta_once_their_statistics_are_cached(
+    client: httpx.AsyncClient,
+) -> None:
+    await _commit(client, 1, {"A.jpg": {"psnr": -9e307, "loss": 1e-310}})
+    await _commit(client, 2, {"A.jpg": {"psnr": 9e307, "loss": 1.0}})
+
+    # the first answer computes the batches' statistics, the next ones read them from the cache
+    answers = [await _verdict(client, commit=_sha(2), metrics=name) for name in ("psnr", "psnr", "loss")]
+    comparison = await client.get(
+        "/api/v2/compare", params={"project": PROJECT, "commit": _sha(2), "metrics": "psnr,loss"}
+    )
+
+    # loss: 1.0 against 1e-310, larger is worse; a percentage too large for a float is not said
+    assert [answer["status"] for answer in answers] == ["pass", "pass", "fail"]
+    assert comparison.status_code == 200, comparison.text
+    medians, summary = comparison.json()["metrics"], comparison.json()["summary"]
+    (output,) = comparison.json()["outputs"]
+    assert (medians["psnr"]["median_delta"], summary["psnr"]["verdict"]) == (None, "better")
+    assert (output["metrics"]["psnr"]["delta"], output["metrics"]["psnr"]["verdict"]) == (None, "better")
+    assert (medians["loss"]["median_delta_percent"], summary["loss"]["verdict"]) == (None, "worse")

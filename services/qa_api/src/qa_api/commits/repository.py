@@ -406,8 +406,13 @@ def _stats_from_json(document: dict[str, Any]) -> BatchStats:
         running=document["running"],
         finished=document["finished"],
         failed=document["failed"],
-        metrics={name: MetricStats(*values) for name, values in document["metrics"].items()},
+        metrics={name: _metric_stats(*values) for name, values in document["metrics"].items()},
     )
+
+
+def _metric_stats(median: float, mean: float, low: float, high: float, count: int) -> MetricStats:
+    # jsonb gives 9e307 back as an integer's digits, which JSON reads as a Python int: floats again
+    return MetricStats(float(median), float(mean), float(low), float(high), int(count))
 
 
 async def mark_changed(session: AsyncSession, batch_ids: Sequence[int]) -> None:
