@@ -3,6 +3,7 @@ pages and filters, and bad input answered in the error envelope."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from qa_api.commits.repository import ANCESTRY_DEPTH
 from qa_api.config import Settings
 from tests.qa_api.builders import PROJECT, envelope, output_report, post_output, run_outputs
+from tests.qa_api.identity.helpers import bearer, create_token
 
 
 def _sha(n: int) -> str:
@@ -25,17 +27,19 @@ async def _commit(
     metrics_by_input: dict[str, dict[str, Any]],
     *,
     parent: int | None = None,
+    parents: list[int] | None = None,
     branch: str = "master",
     **overrides: Any,
 ) -> str:
-    """Report finished runs on commit `n` (authored on day `n`), a child of commit `parent`."""
+    """Report finished runs on commit `n` (authored on day `n`), a child of commit `parent` (or of
+    `parents`, in order)."""
     sha = _sha(n)
     await run_outputs(
         client,
         metrics_by_input,
         sha=sha,
         commit_branch=branch,
-        commit_parents=[_sha(parent)] if parent else [],
+        commit_parents=[_sha(p) for p in parents] if parents else [_sha(parent)] if parent else [],
         commit_authored_datetime=f"2026-11-{n:02d}T12:00:00+00:00",
         **overrides,
     )
@@ -167,6 +171,93 @@ async def test_a_commit_of_the_reference_branch_is_compared_with_its_nearest_anc
     )
 
 
+@pytest.fixture
+async def git_client(
+    client: httpx.AsyncClient, anonymous: httpx.AsyncClient, admin_token: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The webhook listener: a token with `commits:write` only."""
+    issued = await create_token(anonymous, admin_token, name="listener", scopes=["commits:write"])
+    anonymous.headers.update(bearer(issued["access_token"]))
+    yield anonymous
+    anonymous.headers.pop("Authorization", None)
+
+
+def _git_commit(n: int, *parents: int) -> dict[str, Any]:
+    when = f"2026-11-{n:02d}T12:00:00+00:00"
+    return {
+        "sha": _sha(n),
+        "parents": [_sha(parent) for parent in parents],
+        "author_name": "Ada",
+        "author_email": "ada@example.com",
+        "committer_name": "Ada",
+        "committer_email": "ada@example.com",
+        "authored_at": when,
+        "committed_at": when,
+        "message": f"commit {n}",
+    }
+
+
+async def _git_master(git_client: httpx.AsyncClient, tip: int, commits: list[dict[str, Any]]) -> None:
+    """Git says master's tip is commit `tip`: every commit it reaches is then on master."""
+    response = await git_client.post(
+        "/api/v2/git/updates",
+        json={
+            "project": PROJECT,
+            "commits": commits,
+            "refs": [{"kind": "branch", "name": "master", "sha": _sha(tip), "added": []}],
+        },
+    )
+    assert response.status_code == 200, response.text
+
+
+async def test_a_merge_commit_is_compared_with_its_first_parent_not_the_tip_it_merged(
+    client: httpx.AsyncClient, git_client: httpx.AsyncClient
+) -> None:
+    await _commit(client, 1, {"A.jpg": {"psnr": 40.0}})
+    # a feature commit that regressed, then merged into master: git makes it part of master's history
+    await _commit(client, 2, {"A.jpg": {"psnr": 30.0}}, parent=1, branch="feature")
+    await _commit(client, 3, {"A.jpg": {"psnr": 30.0}}, parents=[1, 2])
+    await _git_master(git_client, 3, [_git_commit(1), _git_commit(2, 1), _git_commit(3, 1, 2)])
+
+    comparison = await _compare(client, commit=_sha(3), metrics="psnr")
+    verdict = await client.get("/api/v2/verdict", params={"project": PROJECT, "commit": _sha(3)})
+
+    assert (comparison["reference"]["sha"], comparison["reference_reason"]) == (
+        _sha(1),
+        "previous_on_reference_branch",
+    )
+    assert verdict.status_code == 200, verdict.text
+    assert (verdict.json()["status"], verdict.json()["reference"]["sha"]) == ("fail", _sha(1))
+
+
+async def test_the_default_reference_is_the_nearest_with_results_in_the_first_parent_history(
+    client: httpx.AsyncClient, git_client: httpx.AsyncClient
+) -> None:
+    await _commit(client, 1, {"A.jpg": {"psnr": 40.0}})
+    # the first parent has no finished results; the merged feature tip has, one generation nearer
+    await post_output(
+        client,
+        output_report(
+            stage="running",
+            sha=_sha(2),
+            commit_parents=[_sha(1)],
+            commit_authored_datetime="2026-11-02T12:00:00+00:00",
+        ),
+    )
+    await _commit(client, 3, {"A.jpg": {"psnr": 10.0}}, parent=1, branch="feature")
+    await _commit(client, 4, {"A.jpg": {"psnr": 40.0}}, parents=[2, 3])
+    await _git_master(
+        git_client, 4, [_git_commit(1), _git_commit(2, 1), _git_commit(3, 1), _git_commit(4, 2, 3)]
+    )
+
+    comparison = await _compare(client, commit=_sha(4), metrics="psnr")
+
+    assert (comparison["reference"]["sha"], comparison["reference_reason"]) == (
+        _sha(1),
+        "previous_on_reference_branch",
+    )
+
+
 async def test_without_known_history_the_reference_is_the_latest_commit_with_results_on_the_branch(
     client: httpx.AsyncClient,
 ) -> None:
@@ -180,6 +271,36 @@ async def test_without_known_history_the_reference_is_the_latest_commit_with_res
         _sha(2),
         "latest_on_reference_branch",
     )
+
+
+async def test_without_known_history_the_reference_is_never_a_commit_authored_after_it(
+    client: httpx.AsyncClient,
+) -> None:
+    await _commit(client, 1, {"A.jpg": {"psnr": 40.0}})
+    await _commit(client, 2, {"A.jpg": {"psnr": 42.0}}, branch="feature")
+    await _commit(client, 3, {"A.jpg": {"psnr": 41.0}})
+
+    comparison = await _compare(client, commit=_sha(2), metrics="psnr")
+
+    assert (comparison["reference"]["sha"], comparison["reference_reason"]) == (
+        _sha(1),
+        "latest_on_reference_branch",
+    )
+
+
+async def test_a_first_batch_has_no_default_reference_not_itself(client: httpx.AsyncClient) -> None:
+    await _commit(client, 1, {"A.jpg": {"psnr": 40.0}})
+
+    comparison = await client.get(
+        "/api/v2/compare", params={"project": PROJECT, "commit": _sha(1), "metrics": "psnr"}
+    )
+    verdict = await client.get("/api/v2/verdict", params={"project": PROJECT, "commit": _sha(1)})
+
+    assert comparison.status_code == verdict.status_code == 404, (comparison.text, verdict.text)
+    message = comparison.json()["error"]["message"]
+    assert verdict.json()["error"]["message"] == message
+    assert f"No reference for commit '{_sha(1)}'" in message
+    assert "before it on branch 'master' has finished results in batch 'default'" in message
 
 
 async def test_the_reference_can_be_a_commit_or_a_milestone_and_another_batch(
@@ -239,6 +360,29 @@ async def test_failed_runs_are_judged_against_runs_that_did_not_fail(client: htt
     assert (outputs["A.jpg"]["verdict"], outputs["A.jpg"]["failure"]) == ("worse", "commit")
     assert (outputs["B.jpg"]["verdict"], outputs["B.jpg"]["failure"]) == ("better", "reference")
     assert (outputs["C.jpg"]["verdict"], outputs["C.jpg"]["failure"]) == ("same", "both")
+
+
+async def test_a_failed_run_is_the_verdict_of_every_metric_either_side_has_in_the_output_and_the_counts(
+    client: httpx.AsyncClient,
+) -> None:
+    await _commit(client, 1, {"A.jpg": {"psnr": 40.0, "loss": 1.0}})
+    # a failed run with no metrics, and one with some of them
+    await _commit(client, 2, {"A.jpg": {"is_failed": True}}, parent=1)
+    await _commit(client, 3, {"A.jpg": {"is_failed": True, "psnr": 40.0}}, parent=1)
+
+    for n in (2, 3):
+        comparison = await _compare(client, commit=_sha(n), metrics="psnr,loss")
+        filtered = await _compare(client, commit=_sha(n), metrics="psnr,loss", metric="psnr", verdict="worse")
+
+        (output,) = comparison["outputs"]
+        assert {name: metric["verdict"] for name, metric in output["metrics"].items()} == {
+            "psnr": "worse",
+            "loss": "worse",
+        }
+        for name in ("psnr", "loss"):
+            counted = {verdict: comparison["summary"][name][verdict] for verdict in ("worse", "missing")}
+            assert counted == {"worse": 1, "missing": 0}, (n, name)
+        assert [item["input_path"] for item in filtered["outputs"]] == ["A.jpg"]
 
 
 async def test_a_tolerance_in_the_metric_definitions_widens_the_band_of_same(

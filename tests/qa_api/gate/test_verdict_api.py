@@ -293,3 +293,61 @@ async def test_a_reference_project_the_token_may_not_read_is_a_403(
     assert own.status_code == 404, own.text  # acme/vision has no such commit
     assert other.status_code == 403, other.text
     assert "other/audio" in other.json()["error"]["message"]
+
+
+async def test_a_batch_is_pending_while_the_reference_batch_is_still_running_then_judged_against_it(
+    client: httpx.AsyncClient,
+) -> None:
+    await _commit(client, 1, {"A.jpg": {"psnr": 40.0}})
+    for name in ("B.jpg", "C.jpg"):
+        await post_output(
+            client,
+            output_report(
+                name, stage="running", sha=_sha(1), commit_authored_datetime="2026-11-01T12:00:00+00:00"
+            ),
+        )
+    await _commit(client, 2, {"A.jpg": {"psnr": 40.0}, "B.jpg": {"psnr": 1.0}, "C.jpg": {"psnr": 40.0}})
+
+    waiting = await _verdict(client, commit=_sha(2))
+    for name in ("B.jpg", "C.jpg"):
+        await post_output(
+            client,
+            output_report(
+                name,
+                stage="finished",
+                metrics={"psnr": 40.0},
+                sha=_sha(1),
+                commit_authored_datetime="2026-11-01T12:00:00+00:00",
+            ),
+        )
+    judged = await _verdict(client, commit=_sha(2))
+
+    assert (waiting["status"], waiting["outputs"]) == (
+        "pending",
+        {"total": 3, "done": 3, "pending": 0, "failed": 0},
+    )
+    assert waiting["reasons"] == ["the reference batch is still running (2 outputs pending)"]
+    assert waiting["description"] == "3/3 outputs done; the reference batch is still running"
+    assert (judged["status"], judged["reasons"][0]) == ("fail", "1 output worse on psnr")
+
+
+async def test_huge_metric_values_are_judged_without_a_delta_once_their_statistics_are_cached(
+    client: httpx.AsyncClient,
+) -> None:
+    await _commit(client, 1, {"A.jpg": {"psnr": -9e307, "loss": 1e-310}})
+    await _commit(client, 2, {"A.jpg": {"psnr": 9e307, "loss": 1.0}})
+
+    # the first answer computes the batches' statistics, the next ones read them from the cache
+    answers = [await _verdict(client, commit=_sha(2), metrics=name) for name in ("psnr", "psnr", "loss")]
+    comparison = await client.get(
+        "/api/v2/compare", params={"project": PROJECT, "commit": _sha(2), "metrics": "psnr,loss"}
+    )
+
+    # loss: 1.0 against 1e-310, larger is worse; a percentage too large for a float is not said
+    assert [answer["status"] for answer in answers] == ["pass", "pass", "fail"]
+    assert comparison.status_code == 200, comparison.text
+    medians, summary = comparison.json()["metrics"], comparison.json()["summary"]
+    (output,) = comparison.json()["outputs"]
+    assert (medians["psnr"]["median_delta"], summary["psnr"]["verdict"]) == (None, "better")
+    assert (output["metrics"]["psnr"]["delta"], output["metrics"]["psnr"]["verdict"]) == (None, "better")
+    assert (medians["loss"]["median_delta_percent"], summary["loss"]["verdict"]) == (None, "worse")

@@ -214,40 +214,52 @@ def _has_results(batch_label: str | None) -> ColumnElement[bool]:
 
 
 async def latest_commit_with_results(
-    session: AsyncSession, project_id: str, branch: str, batch_label: str | None
+    session: AsyncSession,
+    project_id: str,
+    branch: str,
+    batch_label: str | None,
+    *,
+    before: Commit | None = None,
 ) -> Commit | None:
-    """The most recent commit seen on `branch` having a finished, successful output (in `batch_label`)."""
+    """The most recent commit seen on `branch` having a finished, successful output (in `batch_label`).
+
+    `before`: neither that commit nor one authored after it (nor, when it has an authoring date, one
+    without: it may be newer).
+    """
+    conditions = [
+        C.project_id == project_id,
+        on_branch(project_id, _ref_names(branch)),
+        _has_results(batch_label),
+    ]
+    if before is not None:
+        conditions.append(C.id != before.id)
+        if before.authored_at is not None:
+            conditions.append(C.authored_at <= before.authored_at)
     return (
         await session.execute(
-            select(Commit)
-            .where(
-                C.project_id == project_id,
-                on_branch(project_id, _ref_names(branch)),
-                _has_results(batch_label),
-            )
-            .order_by(C.authored_at.desc(), C.id.desc())
-            .limit(1)
+            select(Commit).where(*conditions).order_by(C.authored_at.desc(), C.id.desc()).limit(1)
         )
     ).scalar_one_or_none()
 
 
 ANCESTRY_DEPTH = 1_000
-"""How many generations of parents `nearest_ancestor_with_results` walks up at most."""
+"""How many first-parent generations `nearest_ancestor_with_results` walks up at most."""
 
-# Every ancestor of a commit (given by its parents' shas) up to ANCESTRY_DEPTH generations back, with
-# its smallest distance from the commit (1: a parent).
+# The first-parent history of a commit (given by its first parent's sha), up to ANCESTRY_DEPTH
+# commits, with each one's distance from the commit (1: the first parent). First parents only: a merge
+# commit's reference is the branch it was merged into, not the tip it merged; and the walk is one
+# chain, ANCESTRY_DEPTH rows at most, however many merges the history has.
 _ANCESTRY_SQL = text(
     """
-    WITH RECURSIVE ancestry(id, parents, depth) AS (
-        SELECT c.id, c.parents, 1 FROM commit AS c
-        WHERE c.project_id = :ancestry_project AND c.sha = ANY(:ancestry_parents)
-      UNION
-        SELECT c.id, c.parents, a.depth + 1
-        FROM ancestry AS a CROSS JOIN LATERAL unnest(a.parents) AS p(sha)
-        JOIN commit AS c ON c.project_id = :ancestry_project AND c.sha = p.sha
+    WITH RECURSIVE ancestry(id, parent, depth) AS (
+        SELECT c.id, c.parents[1], 1 FROM commit AS c
+        WHERE c.project_id = :ancestry_project AND c.sha = :ancestry_parent
+      UNION ALL
+        SELECT c.id, c.parents[1], a.depth + 1
+        FROM ancestry AS a JOIN commit AS c ON c.project_id = :ancestry_project AND c.sha = a.parent
         WHERE a.depth < :ancestry_depth
     )
-    SELECT id, min(depth) AS depth FROM ancestry GROUP BY id
+    SELECT id, depth FROM ancestry
     """
 )
 
@@ -255,16 +267,19 @@ _ANCESTRY_SQL = text(
 async def nearest_ancestor_with_results(
     session: AsyncSession, project_id: str, parents: Sequence[str], branch: str, batch_label: str
 ) -> Commit | None:
-    """The nearest ancestor (through `commit.parents`, starting from `parents`) of `project_id` that is
-    on `branch` and has finished, successful results in `batch_label`; the latest first among those
-    equally near. One statement, a recursive walk of at most `ANCESTRY_DEPTH` generations.
+    """The nearest commit of the first-parent history of a commit of `project_id` (whose parents are
+    `parents`) that is on `branch` and has finished, successful results in `batch_label`.
+
+    For a commit on `branch` that is its history on the branch; for a commit of another branch the
+    walk reaches the fork point and goes on down `branch`. One statement, a recursive walk of at most
+    `ANCESTRY_DEPTH` commits.
     """
     if not parents:
         return None
     ancestry = (
         _ANCESTRY_SQL.bindparams(
             bindparam("ancestry_project", project_id),
-            bindparam("ancestry_parents", list(parents), type_=ARRAY(Text)),
+            bindparam("ancestry_parent", parents[0]),
             bindparam("ancestry_depth", ANCESTRY_DEPTH),
         )
         .columns(id=BigInteger, depth=Integer)
@@ -274,7 +289,7 @@ async def nearest_ancestor_with_results(
         select(Commit)
         .join(ancestry, ancestry.c.id == C.id)
         .where(on_branch(project_id, _ref_names(branch)), _has_results(batch_label))
-        .order_by(ancestry.c.depth, C.authored_at.desc(), C.id.desc())
+        .order_by(ancestry.c.depth)
         .limit(1)
     )
     return (await session.execute(query)).scalar_one_or_none()
@@ -391,8 +406,13 @@ def _stats_from_json(document: dict[str, Any]) -> BatchStats:
         running=document["running"],
         finished=document["finished"],
         failed=document["failed"],
-        metrics={name: MetricStats(*values) for name, values in document["metrics"].items()},
+        metrics={name: _metric_stats(*values) for name, values in document["metrics"].items()},
     )
+
+
+def _metric_stats(median: float, mean: float, low: float, high: float, count: int) -> MetricStats:
+    # jsonb gives 9e307 back as an integer's digits, which JSON reads as a Python int: floats again
+    return MetricStats(float(median), float(mean), float(low), float(high), int(count))
 
 
 async def mark_changed(session: AsyncSession, batch_ids: Sequence[int]) -> None:

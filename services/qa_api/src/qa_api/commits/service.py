@@ -228,6 +228,23 @@ async def reference_commit(
     return commit
 
 
+async def reference_commit_before(
+    session: AsyncSession, project_id: str, branch: str, batch_label: str, commit: Commit
+) -> Commit:
+    """The latest commit on `branch` with finished results in `batch_label` that is neither `commit`
+    nor authored after it: a reference when `commit`'s history is unknown. 404 when there is none."""
+    found = await repository.latest_commit_with_results(
+        session, project_id, branch, batch_label, before=commit
+    )
+    if found is None:
+        await _require_project(session, project_id)
+        raise NotFound(
+            f"No reference for commit '{commit.sha}': no commit of project '{project_id}' before it on "
+            f"branch '{branch}' has finished results in batch '{batch_label}' (name one with reference=)."
+        )
+    return found
+
+
 async def _require_project(session: AsyncSession, project_id: str) -> None:
     if await projects_repository.get_project(session, project_id) is None:
         raise NotFound(f"No project '{project_id}'.")

@@ -50,10 +50,15 @@ def judge_pair(pair: Pair, rules: Sequence[MetricRule]) -> JudgedPair:
     found: list[Verdict | None] = []
     # `verdict_of` inlined: this runs for every metric of every output of both batches
     for a, b, rule in zip(mine, theirs, rules, strict=True):
-        if a is None or b is None:
-            found.append(None if a is None and b is None else Verdict.NEW if b is None else Verdict.MISSING)
+        if a is None and b is None:
+            found.append(None)
+        elif forced is not None:
+            # a failed run rarely has metrics: its failure is the verdict all the same (as `details`)
+            found.append(forced)
+        elif a is None or b is None:
+            found.append(Verdict.NEW if b is None else Verdict.MISSING)
         else:
-            found.append(forced or direction(a, b, rule))
+            found.append(direction(a, b, rule))
     verdicts = tuple(found)
     if commit is None:
         verdict = Verdict.MISSING

@@ -36,7 +36,7 @@ class ReferenceReason(StrEnum):
     MILESTONE = "milestone"  # `reference=` named a milestone
     PREVIOUS_ON_REFERENCE_BRANCH = "previous_on_reference_branch"  # nearest ancestor on that branch
     FORK_POINT = "fork_point"  # nearest ancestor on the reference branch of a commit off it
-    LATEST_ON_REFERENCE_BRANCH = "latest_on_reference_branch"  # history unknown: the latest there
+    LATEST_ON_REFERENCE_BRANCH = "latest_on_reference_branch"  # history unknown: the latest there before it
 
 
 @dataclass(frozen=True)
@@ -202,7 +202,8 @@ async def _reference(
         on_branch = await commits_repository.is_on_branch(session, query.project_id, target.id, branch)
         reason = ReferenceReason.PREVIOUS_ON_REFERENCE_BRANCH if on_branch else ReferenceReason.FORK_POINT
         return _Reference(ancestor, project_id, batch, reason)
-    latest = await commits.reference_commit(session, project_id, branch, batch)
+    # never the commit itself nor a newer one: a first batch has no reference
+    latest = await commits.reference_commit_before(session, project_id, branch, batch, target)
     return _Reference(latest, project_id, batch, ReferenceReason.LATEST_ON_REFERENCE_BRANCH)
 
 

@@ -95,9 +95,14 @@ def judge(commit: float | None, reference: float | None, rule: MetricRule) -> Me
     """One metric's values side by side, and how the commit's compares with the reference's."""
     if commit is None or reference is None:
         return MetricVerdict(commit, reference, None, None, verdict_of(commit, reference, rule))
-    delta = commit - reference
-    percent = delta / abs(reference) * 100 if reference else None
+    delta: float | None = _finite(commit - reference)
+    percent = _finite(delta / abs(reference) * 100) if delta is not None and reference else None
     return MetricVerdict(commit, reference, delta, percent, direction(commit, reference, rule))
+
+
+def _finite(value: float) -> float | None:
+    """None for a difference too large for a float (9e307 against -9e307): there is no delta to say."""
+    return value if math.isfinite(value) else None
 
 
 def verdict_of(commit: float | None, reference: float | None, rule: MetricRule) -> Verdict:
@@ -143,8 +148,8 @@ FAILURE_VERDICT = {
 
 def judge_failed(commit: float | None, reference: float | None, failed: Failure) -> MetricVerdict:
     """A metric of a pair where a run failed: its values are shown, the failure is the verdict."""
-    delta = commit - reference if commit is not None and reference is not None else None
-    percent = delta / abs(reference) * 100 if delta is not None and reference else None
+    delta = _finite(commit - reference) if commit is not None and reference is not None else None
+    percent = _finite(delta / abs(reference) * 100) if delta is not None and reference else None
     return MetricVerdict(commit, reference, delta, percent, FAILURE_VERDICT[failed])
 
 

@@ -3,7 +3,9 @@
 Built on the comparison (`qa_api.compare.service.judge_batch`): the same reference, the same matching,
 the same verdicts. `decide` is pure; it reads only the judged batch.
 
-- `pending` while an output of the batch is queued or running, or while the batch has no output yet;
+- `pending` while an output of the batch is queued or running, or while the batch has no output yet,
+  or while the reference batch has an output queued or running (its outputs are not matched until
+  they finish: the batch's would pass as new);
 - else `fail` when an output is worse: a metric worse beyond its tolerance, or a run of the commit that
   failed where the reference's did not (a failed run of a new input fails too: there is no reference run
   that failed as well);
@@ -144,6 +146,14 @@ def _short(text: str) -> str:
     return text if len(text) <= DESCRIPTION_MAX else text[: DESCRIPTION_MAX - 1] + "…"
 
 
+def _reference_pending(judged: JudgedBatch) -> int:
+    """How many outputs of the reference batch are queued or running."""
+    batch_id = judged.reference.batches[0].id
+    assert batch_id is not None
+    stats = judged.reference.stats[batch_id]
+    return stats.queued + stats.running
+
+
 def decide(judged: JudgedBatch) -> GateVerdict:
     """The verdict on a judged batch (see the module's docstring)."""
     runs = [item.pair.commit for item in judged.judged if item.pair.commit is not None]
@@ -158,13 +168,24 @@ def decide(judged: JudgedBatch) -> GateVerdict:
     worse = sorted((_worse_output(judged, item) for item in worse_items), key=_severity)
     better = sum(1 for item in judged.judged if item.verdict is Verdict.BETTER)
 
+    reference_pending = _reference_pending(judged)
+    waiting_for_reference = (
+        [f"the reference batch is still running ({_plural(reference_pending, 'output')} pending)"]
+        if reference_pending
+        else []
+    )
+
     if not runs:
         status, reasons = GateStatus.PENDING, ["no outputs yet"]
         description = "no outputs yet"
     elif pending:
         status = GateStatus.PENDING
         reasons = [f"{_plural(pending, 'output')} of {progress.total} queued or running"]
+        reasons += waiting_for_reference
         description = f"{progress.done}/{progress.total} outputs done"
+    elif reference_pending:
+        status, reasons = GateStatus.PENDING, waiting_for_reference
+        description = f"{progress.done}/{progress.total} outputs done; the reference batch is still running"
     elif worse_items:
         status = GateStatus.FAIL
         reasons = _failure_reasons(worse_items, judged.names)
@@ -174,7 +195,8 @@ def decide(judged: JudgedBatch) -> GateVerdict:
         sha = judged.reference.commit.sha[:8]
         reasons = [f"no output worse than the reference ({sha}, batch {judged.reference_batch})"]
         description = f"{_plural(progress.total, 'output')}: none worse, {better} better"
-    if runs:
+    if runs and not reference_pending:
+        # (until the reference batch finishes, its pending outputs would be said missing, ours new)
         reasons += _notes(judged)
     return GateVerdict(
         status=status,
