@@ -107,13 +107,22 @@ def influxdb_server() -> Iterator[str]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-# Each database a run creates carries this comment, naming the process that created it, so that a later
-# run can drop the databases of a run that was killed before it could (and nobody else's).
+# Each database a run creates carries this comment, naming the process that created it (its pid, in the
+# pid namespace of this host it runs in), so that a later run can drop the databases of a run that was
+# killed before it could, and nobody else's: a run in another pid namespace (a container sharing the
+# host name and the server) is not one whose pid this run can look up.
 _OWNER_COMMENT = "qahub tests: pid {pid} on {host}"
 
 
+def _pid_namespace() -> str:
+    try:
+        return str(Path("/proc/self/ns/pid").readlink())
+    except OSError:
+        return "unknown"
+
+
 def _owner_comment(pid: int) -> str:
-    return _OWNER_COMMENT.format(pid=pid, host=socket.gethostname())
+    return _OWNER_COMMENT.format(pid=pid, host=f"{socket.gethostname()} {_pid_namespace()}")
 
 
 async def _drop_databases_of_dead_runs(server_url: str) -> None:
@@ -124,7 +133,8 @@ async def _drop_databases_of_dead_runs(server_url: str) -> None:
         )
         for row in rows:
             match = re.fullmatch(r"qahub tests: pid (\d+) on (.+)", row["comment"] or "")
-            if match is None or match[2] != socket.gethostname() or _alive(int(match[1])):
+            here = f"{socket.gethostname()} {_pid_namespace()}"
+            if match is None or match[2] != here or _alive(int(match[1])):
                 continue
             await connection.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}" WITH (FORCE)')
     finally:
