@@ -221,3 +221,13 @@ def test_the_other_services_warn_about_a_misspelt_variable_as_they_start(module:
     assert "unknown variable QAHUB_INFLUX_URLS (in the environment); did you mean QAHUB_INFLUX_URL?" in (
         warnings_in(log.read_text())
     )
+
+
+def test_a_dotenv_that_is_not_utf8_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_bytes("QAHUB_ADMIN_USERNAME=caf\u00e9\n".encode("latin-1"))
+
+    started = run_service("qa_api", tmp_path)
+
+    assert started.returncode == BAD_SETTINGS
+    (line,) = started.stderr.splitlines()
+    assert line.startswith("qa_api: cannot read .env: 'utf-8' codec can't decode byte 0xe9"), line

@@ -65,6 +65,10 @@ def load_settings(settings_class: type[S], *, program: str) -> S:
     except SettingsError as error:
         # pydantic-settings' own error, for a value that is not even JSON where JSON is expected
         problems = [_settings_error_problem(settings_class, error)]
+    except (UnicodeDecodeError, OSError) as error:
+        # the `.env` file itself: not UTF-8, or unreadable
+        print(f"{program}: cannot read {_env_file_names(settings_class)}: {error}", file=sys.stderr)
+        raise SystemExit(EXIT_BAD_SETTINGS) from None
     for line in dict.fromkeys([*problems, *map(str, find_unknown_variables(settings_class))]):
         print(f"{program}: {line}", file=sys.stderr)
     raise SystemExit(EXIT_BAD_SETTINGS)
@@ -118,6 +122,10 @@ def _given_values(settings_class: type[BaseSettings]) -> dict[str, str]:
         given.update((name.upper(), value) for name, value in _read_env_file(settings_class, path).items())
     given.update((name.upper(), value) for name, value in os.environ.items())
     return given
+
+
+def _env_file_names(settings_class: type[BaseSettings]) -> str:
+    return ", ".join(map(str, _env_files(settings_class))) or "the settings"
 
 
 def _env_files(settings_class: type[BaseSettings]) -> Iterator[Path]:
