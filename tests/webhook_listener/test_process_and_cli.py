@@ -125,18 +125,17 @@ def test_qahub_repo_registers_a_repository_whose_pushes_then_reach_qa_api(
     assert "Application shutdown complete" in listener_process.log.read_text()
 
 
-def test_qahub_repo_finds_the_listener_on_the_port_dotenv_names(
+def test_qahub_repo_finds_the_listener_on_the_port_it_listens_on(
     listener_process: ListenerProcess, qa_api: QaApiProcess, admin_token: str, tmp_path: Path
 ) -> None:
+    # no QAHUB_WEBHOOK_URL: the listener's own QAHUB_WEBHOOK_PORT says where it is (as in the `.env` of
+    # the checkout `make run` and `./qahub` share: tests/test_readme.py)
     port = listener_process.url.rsplit(":", 1)[1]
-    checkout = tmp_path / "checkout"
-    checkout.mkdir()
-    (checkout / ".env").write_text(f"QAHUB_WEBHOOK_PORT={port}\n")
 
     listed = subprocess.run(
         [str(Path(sys.executable).parent / "qahub"), "repo", "list", "--json"],
-        cwd=checkout,
-        env=service_env(QAHUB_API_URL=qa_api.url, QAHUB_TOKEN=admin_token),
+        cwd=tmp_path,
+        env=service_env(QAHUB_API_URL=qa_api.url, QAHUB_TOKEN=admin_token, QAHUB_WEBHOOK_PORT=port),
         capture_output=True,
         text=True,
         check=False,
