@@ -392,15 +392,23 @@ async def qa_api_server(database_url: str) -> AsyncIterator[Server]:
         "QAHUB_DATABASE_URL": database_url,
         "QAHUB_QA_API_HOST": "127.0.0.1",
         "QAHUB_QA_API_PORT": str(port),
-        "QAHUB_LOG_LEVEL": "WARNING",
+        # the level `make run` starts it with: an access line per request
+        "QAHUB_LOG_LEVEL": "INFO",
     }
-    process = subprocess.Popen([sys.executable, "-m", "qa_api"], env=env, cwd=ROOT)  # noqa: ASYNC220
+    # its log goes to a file, as a service's goes to its log collector (not to this terminal)
+    log_file = keys / "qa_api.log"
+    with log_file.open("wb") as out:
+        process = subprocess.Popen(  # noqa: ASYNC220
+            [sys.executable, "-m", "qa_api"], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
+        )
     base_url = f"http://127.0.0.1:{port}"
     try:
         async with http_client(base_url, 1) as client:
             for _ in range(300):
                 if process.poll() is not None:
-                    raise RuntimeError(f"qa_api exited with status {process.returncode}")
+                    raise RuntimeError(
+                        f"qa_api exited with status {process.returncode}:\n{log_file.read_text()}"
+                    )
                 try:
                     if (await client.get("/readyz")).status_code == 200:
                         break

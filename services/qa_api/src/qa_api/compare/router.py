@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from qa_api.compare import service
 from qa_api.compare.judging import Position
@@ -29,7 +30,6 @@ def _position(cursor: str | None) -> Position | None:
     return path, platform, output_id
 
 
-# the parameters `GET /api/v2/verdict` (qa_api.gate) shares with `GET /api/v2/compare`
 CommitParam = Annotated[
     str, Query(min_length=1, max_length=255, description="A sha (or prefix), branch or tag."), WithoutNul
 ]
@@ -69,11 +69,31 @@ MetricsParam = Annotated[
 ]
 
 
-def reference_project_id(reference_project: str | None) -> str | None:
-    """`reference_project=`, validated as a project id."""
-    if reference_project is None:
-        return None
-    return valid_project_id(reference_project, field="reference_project")
+async def compared_batches(
+    project: ReadableProject,
+    commit: CommitParam,
+    reference: ReferenceParam = None,
+    batch: BatchParam = "default",
+    reference_batch: ReferenceBatchParam = None,
+    reference_project: ReferenceProjectParam = None,
+    metrics: MetricsParam = None,
+) -> CompareQuery:
+    """What is compared with what: the parameters `GET /api/v2/verdict` (qa_api.gate) shares with
+    `GET /api/v2/compare`, validated."""
+    return CompareQuery(
+        project_id=project,
+        commit=commit,
+        batch=batch,
+        reference=reference,
+        reference_batch=reference_batch,
+        reference_project=None
+        if reference_project is None
+        else valid_project_id(reference_project, field="reference_project"),
+        metrics=metric_names(metrics) if metrics is not None else None,
+    )
+
+
+ComparedBatches = Annotated[CompareQuery, Depends(compared_batches)]
 
 
 @router.get(
@@ -92,15 +112,9 @@ whole batch; `outputs` is a page, in input path, platform and output id order.
 """,
 )
 async def compare(
-    project: ReadableProject,
+    compared: ComparedBatches,
     access: ReadAccess,
     session: SessionDep,
-    commit: CommitParam,
-    reference: ReferenceParam = None,
-    batch: BatchParam = "default",
-    reference_batch: ReferenceBatchParam = None,
-    reference_project: ReferenceProjectParam = None,
-    metrics: MetricsParam = None,
     metric: Annotated[
         str | None,
         Query(
@@ -114,17 +128,5 @@ async def compare(
     cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> Comparison:
-    query = CompareQuery(
-        project_id=project,
-        commit=commit,
-        batch=batch,
-        reference=reference,
-        reference_batch=reference_batch,
-        reference_project=reference_project_id(reference_project),
-        metrics=metric_names(metrics) if metrics is not None else None,
-        verdict=verdict,
-        metric=metric,
-        after=_position(cursor),
-        limit=limit,
-    )
+    query = replace(compared, verdict=verdict, metric=metric, after=_position(cursor), limit=limit)
     return Comparison.of(await service.compare(session, query, check_readable=access.check))

@@ -4,20 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from qa_api.compare.router import (
-    BatchParam,
-    CommitParam,
-    MetricsParam,
-    ReferenceBatchParam,
-    ReferenceParam,
-    ReferenceProjectParam,
-    reference_project_id,
-)
-from qa_api.compare.service import CompareQuery
-from qa_api.deps import ReadableProject, ReadAccess, SessionDep
+from qa_api.compare.router import ComparedBatches
+from qa_api.deps import ReadAccess, SessionDep
 from qa_api.gate import service
 from qa_api.gate.schemas import BatchVerdict
-from qa_api.params import metric_names
 
 router = APIRouter(prefix="/api/v2", tags=["compare"])
 
@@ -34,24 +24,5 @@ else `pass`. New outputs, reference inputs the batch did not run and runs that f
 said in `reasons`, and do not fail the gate.
 """,
 )
-async def verdict(
-    project: ReadableProject,
-    access: ReadAccess,
-    session: SessionDep,
-    commit: CommitParam,
-    reference: ReferenceParam = None,
-    batch: BatchParam = "default",
-    reference_batch: ReferenceBatchParam = None,
-    reference_project: ReferenceProjectParam = None,
-    metrics: MetricsParam = None,
-) -> BatchVerdict:
-    query = CompareQuery(
-        project_id=project,
-        commit=commit,
-        batch=batch,
-        reference=reference,
-        reference_batch=reference_batch,
-        reference_project=reference_project_id(reference_project),
-        metrics=metric_names(metrics) if metrics is not None else None,
-    )
-    return BatchVerdict.of(await service.verdict(session, query, check_readable=access.check))
+async def verdict(compared: ComparedBatches, access: ReadAccess, session: SessionDep) -> BatchVerdict:
+    return BatchVerdict.of(await service.verdict(session, compared, check_readable=access.check))
