@@ -460,7 +460,7 @@ async def test_an_empty_batch_compares_as_no_outputs_and_zero_counts(client: htt
         ({"commit": _sha(2), "reference": "no-such-ref"}, 404, "no-such-ref"),
         ({"commit": _sha(2), "reference": "broken"}, 404, "broken"),
         ({"commit": _sha(2), "reference_project": "nobody/here"}, 404, "nobody/here"),
-        ({"commit": _sha(2), "batch": "tuned"}, 404, "tuned"),
+        ({"commit": _sha(2), "batch": "tuned"}, 404, "has no batch 'tuned'"),
         ({"commit": _sha(2), "reference": _sha(1), "reference_batch": "tuned"}, 404, "tuned"),
         ({"commit": _sha(2), "metrics": "psnr,sharpness"}, 422, "sharpness"),
         ({"commit": _sha(2), "metric": "sharpness"}, 422, "sharpness"),

@@ -143,6 +143,9 @@ async def judge_batch(
     """
     project = await projects.get_project(session, query.project_id)
     target = await commits.find_commit(session, query.project_id, query.commit)
+    # before the reference: without that batch, there is nothing to find a reference for
+    if target.id is None or await commits_repository.get_batch(session, target.id, query.batch) is None:
+        raise NotFound(f"Commit '{target.sha}' of project '{query.project_id}' has no batch '{query.batch}'.")
     reference = await _reference(session, query, target, check_readable)
     names = _metric_names(project, target, query)
     labels = list(dict.fromkeys([query.batch, reference.batch]))
